@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The objects tests work with: a vendor driver and the mdevs created on it.
+
+use std::path::Path;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
+
+use crate::profile::Profile;
+use crate::profile::TypeSpec;
+use crate::sysfs;
+use crate::sysfs::WriteResult;
+
+pub const CLASS_DIR: &str = "/sys/class/mdev_bus";
+pub const BUS_DIR: &str = "/sys/bus/mdev";
+pub const DEVICES_DIR: &str = "/sys/bus/mdev/devices";
+
+/// A vendor driver: its module, its parent device and the parent's types.
+#[derive(Clone, Copy)]
+pub struct Vendor {
+    pub p: &'static Profile,
+}
+
+impl Vendor {
+    /// `/sys/class/mdev_bus/<parent>`.
+    pub fn parent_dir(&self) -> PathBuf {
+        Path::new(CLASS_DIR).join(self.p.parent)
+    }
+
+    /// `<parent>/mdev_supported_types`.
+    pub fn types_dir(&self) -> PathBuf {
+        self.parent_dir().join("mdev_supported_types")
+    }
+
+    /// The directory of type `t`.
+    pub fn type_dir(&self, t: &TypeSpec) -> PathBuf {
+        self.types_dir().join(t.dir)
+    }
+
+    /// The type tests use by default.
+    pub fn first_type(&self) -> &'static TypeSpec {
+        &self.p.types[0]
+    }
+
+    /// Another type of the same parent, when it has more than one.
+    pub fn second_type(&self) -> Option<&'static TypeSpec> {
+        self.p.types.get(1)
+    }
+
+    /// Writes `data` to the `create` file of type `t` with one write(2).
+    pub fn create_raw(&self, t: &TypeSpec, data: &[u8]) -> WriteResult {
+        sysfs::write(&self.type_dir(t).join("create"), data)
+    }
+
+    /// Creates an mdev the way `echo -n $uuid > create` does; returns the kernel's answer.
+    pub fn create(&self, t: &TypeSpec, uuid: &str) -> WriteResult {
+        self.create_raw(t, uuid.as_bytes())
+    }
+
+    /// Creates an mdev and requires it to succeed.
+    pub fn must_create(&self, t: &TypeSpec, uuid: &str) -> Result<(), String> {
+        match self.create(t, uuid) {
+            Ok(n) if n == uuid.len() => Ok(()),
+            Ok(n) => Err(format!(
+                "create {uuid} on {}: wrote {n} of {} bytes",
+                t.dir,
+                uuid.len()
+            )),
+            Err(e) => Err(format!("create {uuid} on {}: {e}", t.dir)),
+        }
+    }
+
+    /// `available_instances` of type `t`.
+    pub fn available(&self, t: &TypeSpec) -> Result<u64, String> {
+        sysfs::read_u64(&self.type_dir(t).join("available_instances"))
+    }
+
+    /// `available_instances` of every type, in profile order.
+    pub fn available_all(&self) -> Result<Vec<u64>, String> {
+        self.p.types.iter().map(|t| self.available(t)).collect()
+    }
+
+    /// Whether the vendor's module is loaded.
+    pub fn is_loaded(&self) -> bool {
+        Path::new("/sys/module").join(self.p.module).exists()
+    }
+
+    /// Loads the vendor module (a no-op when it is loaded).
+    pub fn load(&self) -> Result<(), String> {
+        run("modprobe", &[self.p.module])?;
+        if !self.parent_dir().exists() {
+            return Err(format!(
+                "{} loaded but {} is missing",
+                self.p.module,
+                self.parent_dir().display()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Unloads the vendor module, unregistering its parent.
+    pub fn unload(&self) -> Result<(), String> {
+        run("rmmod", &[self.p.module])
+    }
+}
+
+/// Runs a program and requires it to succeed.
+pub fn run(prog: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{prog} {}: {}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ))
+    }
+}
+
+/// Runs a program and returns its stdout, requiring it to succeed.
+pub fn output(prog: &str, args: &[&str]) -> Result<String, String> {
+    let out = Command::new(prog)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {prog}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "{prog} {}: {}: {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `/sys/bus/mdev/devices/<uuid>`.
+pub fn mdev_dir(uuid: &str) -> PathBuf {
+    Path::new(DEVICES_DIR).join(uuid)
+}
+
+/// Writes `data` to an mdev's `remove` file with one write(2).
+pub fn remove_raw(uuid: &str, data: &[u8]) -> WriteResult {
+    sysfs::write(&mdev_dir(uuid).join("remove"), data)
+}
+
+/// Removes an mdev and requires it to succeed.
+pub fn must_remove(uuid: &str) -> Result<(), String> {
+    match remove_raw(uuid, b"1") {
+        Ok(1) => Ok(()),
+        Ok(n) => Err(format!("remove {uuid}: wrote {n} of 1 bytes")),
+        Err(e) => Err(format!("remove {uuid}: {e}")),
+    }
+}
+
+/// The UUIDs of every mdev on the bus.
+pub fn live_mdevs() -> Vec<String> {
+    sysfs::list(Path::new(DEVICES_DIR))
+}
+
+/// Hands out UUIDs that no earlier call gave, the same sequence on every run, so
+/// that transcripts of two runs can be compared.
+pub struct UuidSource {
+    next: AtomicU32,
+}
+
+impl UuidSource {
+    pub const fn new() -> Self {
+        UuidSource {
+            next: AtomicU32::new(1),
+        }
+    }
+
+    /// A fresh lower-case UUID (version 4 layout).
+    pub fn fresh(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!(
+            "83b8f4f2-509f-4f2c-8c1e-{:012x}",
+            0xe6bf_0000_0000u64 + u64::from(n)
+        )
+    }
+}

@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+//! KTAP output (Documentation/dev-tools/ktap.rst) and the closing tally.
+
+/// How one test ended.
+pub enum Outcome {
+    Pass,
+    Fail(String),
+    Skip(String),
+}
+
+/// Writes a KTAP version 1 report to stdout as the tests run.
+pub struct Reporter {
+    next: usize,
+    passed: usize,
+    failed: usize,
+    skipped: usize,
+}
+
+impl Reporter {
+    /// Starts a report of `planned` tests.
+    pub fn new(planned: usize) -> Self {
+        println!("KTAP version 1");
+        println!("1..{planned}");
+        Reporter {
+            next: 1,
+            passed: 0,
+            failed: 0,
+            skipped: 0,
+        }
+    }
+
+    /// A diagnostic line, shown as a KTAP comment.
+    pub fn diag(text: &str) {
+        for line in text.lines() {
+            println!("# {line}");
+        }
+    }
+
+    /// Records the result of the next test.
+    pub fn result(&mut self, name: &str, outcome: Outcome) {
+        let n = self.next;
+        self.next += 1;
+        match outcome {
+            Outcome::Pass => {
+                self.passed += 1;
+                println!("ok {n} {name}");
+            }
+            Outcome::Skip(why) => {
+                self.skipped += 1;
+                println!("ok {n} {name} # SKIP {why}");
+            }
+            Outcome::Fail(why) => {
+                self.failed += 1;
+                Self::diag(&why);
+                println!("not ok {n} {name}");
+            }
+        }
+    }
+
+    /// Prints the tally; returns whether every test passed or was skipped.
+    pub fn finish(self) -> bool {
+        if self.skipped > 0 {
+            println!("# {} skipped", self.skipped);
+        }
+        println!("{} passed, {} failed", self.passed, self.failed);
+        self.failed == 0
+    }
+}
