@@ -18,6 +18,7 @@ pub struct Errno(pub i32);
 impl Errno {
     pub const ENOENT: Errno = Errno(libc::ENOENT);
     pub const EIO: Errno = Errno(libc::EIO);
+    pub const EACCES: Errno = Errno(libc::EACCES);
     pub const EAGAIN: Errno = Errno(libc::EAGAIN);
     pub const EBUSY: Errno = Errno(libc::EBUSY);
     pub const EEXIST: Errno = Errno(libc::EEXIST);

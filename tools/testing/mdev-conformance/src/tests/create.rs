@@ -104,7 +104,7 @@ fn expect_create(ctx: &Ctx, data: &[u8], want: WriteResult, uuid: &str) -> TestR
     let before = Snapshot::take(&ctx.vendor)?;
     let got = ctx.vendor.create_raw(t, data);
     check_eq!(got, want, "create {:?}", String::from_utf8_lossy(data));
-    if got.is_ok() {
+    if matches!(got, Ok(n) if n > 0) {
         check!(
             fixture::mdev_dir(uuid).exists(),
             "created, but {uuid} is not on the bus"

@@ -231,11 +231,14 @@ fn description(ctx: &Ctx) -> TestResult {
     Ok(())
 }
 
+// sysfs refuses to open a file for reading when the attribute has no show method,
+// and for writing when it has no store method: EACCES at open(2), even for root.
+
 fn create_not_readable(ctx: &Ctx) -> TestResult {
     let t = ctx.vendor.first_type();
     check_eq!(
         sysfs::read(&ctx.vendor.type_dir(t).join("create")),
-        Err(Errno::EIO),
+        Err(Errno::EACCES),
         "reading {}/create",
         t.dir
     );
@@ -247,7 +250,7 @@ fn read_only_not_writable(ctx: &Ctx) -> TestResult {
     for f in ["name", "device_api", "available_instances"] {
         check_eq!(
             sysfs::write(&ctx.vendor.type_dir(t).join(f), b"1"),
-            Err(Errno::EIO),
+            Err(Errno::EACCES),
             "writing {}/{f}",
             t.dir
         );
@@ -389,7 +392,7 @@ fn remove_not_readable(ctx: &Ctx) -> TestResult {
     ctx.vendor.must_create(t, &u)?;
     check_eq!(
         sysfs::read(&fixture::mdev_dir(&u).join("remove")),
-        Err(Errno::EIO),
+        Err(Errno::EACCES),
         "reading remove"
     );
     fixture::must_remove(&u)?;

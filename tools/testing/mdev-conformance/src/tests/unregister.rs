@@ -209,6 +209,7 @@ fn race_remove(ctx: &Ctx) -> TestResult {
             ctx.vendor.must_create(t, u)?;
         }
         let barrier = Barrier::new(n + 1);
+        let stagger = std::time::Duration::from_micros(300 * (round as u64 % 7));
         let (unload, results) = std::thread::scope(|s| {
             let hs: Vec<_> = uuids
                 .iter()
@@ -218,6 +219,11 @@ fn race_remove(ctx: &Ctx) -> TestResult {
                         let path = fixture::mdev_dir(u).join("remove");
                         let mut f = sysfs::open_for_write(&path);
                         barrier.wait();
+                        // Odd rounds start the removes late, even rounds the unload: the
+                        // two meet at different points of each other.
+                        if round % 2 == 1 {
+                            std::thread::sleep(stagger);
+                        }
                         let r = match f.as_mut() {
                             Ok(f) => sysfs::write_fd(f, b"1"),
                             Err(e) => Err(*e),
@@ -227,6 +233,9 @@ fn race_remove(ctx: &Ctx) -> TestResult {
                 })
                 .collect();
             barrier.wait();
+            if round % 2 == 0 {
+                std::thread::sleep(stagger);
+            }
             let unload = ctx.vendor.unload();
             let results: Vec<(String, WriteResult)> =
                 hs.into_iter().filter_map(|h| h.join().ok()).collect();
