@@ -1,0 +1,117 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `mdev` bus and the `mdev_bus` compat class.
+//!
+//! No driver matches an mdev on its own: a vendor's driver is bound explicitly with
+//! `device_driver_attach()` when the mdev is created, so `match` always says no.
+
+use core::sync::atomic::AtomicPtr;
+use core::sync::atomic::Ordering;
+
+use kernel::bindings;
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+use kernel::str::as_char_ptr_in_const_context;
+
+use crate::driver::VendorDriver;
+use crate::ffi;
+
+/// The bus type, in a wrapper that lets it be a static.
+#[repr(transparent)]
+struct BusType(bindings::bus_type);
+
+// SAFETY: The driver core synchronises its own use of a registered bus type; the
+// struct itself is never changed after registration.
+unsafe impl Sync for BusType {}
+
+static MDEV_BUS: BusType = BusType({
+    // SAFETY: All-zero is a valid `bus_type` (no callbacks).
+    let mut b: bindings::bus_type = unsafe { core::mem::zeroed() };
+    b.name = as_char_ptr_in_const_context(c"mdev");
+    b.probe = Some(mdev_probe);
+    b.remove = Some(mdev_remove);
+    b.match_ = Some(mdev_match);
+    b
+});
+
+/// The mdev bus, for `device::bus` and `device_driver::bus`.
+pub(crate) fn bus_type() -> *const bindings::bus_type {
+    &MDEV_BUS.0
+}
+
+/// Whether `dev` is on the mdev bus.
+pub(crate) fn is_mdev(dev: *mut bindings::device) -> bool {
+    // SAFETY: `dev` is a live device.
+    core::ptr::eq(unsafe { (*dev).bus }, bus_type())
+}
+
+unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
+    // SAFETY: The driver core calls probe with a device on this bus being bound to a
+    // driver of this bus, and every driver of this bus is an `mdev_driver`.
+    let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
+    drv.probe(kernel::container_of!(dev, ffi::mdev_device, dev))
+}
+
+unsafe extern "C" fn mdev_remove(dev: *mut bindings::device) {
+    // SAFETY: As in `mdev_probe`, for a device bound to a driver of this bus.
+    let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
+    drv.remove(kernel::container_of!(dev, ffi::mdev_device, dev));
+}
+
+unsafe extern "C" fn mdev_match(
+    _dev: *mut bindings::device,
+    _drv: *const bindings::device_driver,
+) -> c_int {
+    0
+}
+
+/// The registered bus; unregistered when dropped.
+pub(crate) struct BusRegistration(());
+
+impl BusRegistration {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: `MDEV_BUS` is a valid bus type with static lifetime.
+        kernel::error::to_result(unsafe { bindings::bus_register(bus_type()) })?;
+        Ok(BusRegistration(()))
+    }
+}
+
+impl Drop for BusRegistration {
+    fn drop(&mut self) {
+        // SAFETY: Registered in `new`. No device or driver is left on the bus: every
+        // vendor module that registered one depends on this module, so it was
+        // unloaded (and unregistered them) before this one could be.
+        unsafe { bindings::bus_unregister(bus_type()) };
+    }
+}
+
+static COMPAT_CLASS: AtomicPtr<bindings::class_compat> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The `mdev_bus` compat class, for `class_compat_{create,remove}_link`.
+pub(crate) fn compat_class() -> *mut bindings::class_compat {
+    COMPAT_CLASS.load(Ordering::Acquire)
+}
+
+/// The registered `mdev_bus` compat class (`/sys/class/mdev_bus`); unregistered when
+/// dropped.
+pub(crate) struct CompatClass(());
+
+impl CompatClass {
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: The name is a static NUL-terminated string.
+        let cls = unsafe { bindings::class_compat_register(c"mdev_bus".as_char_ptr()) };
+        if cls.is_null() {
+            return Err(ENOMEM);
+        }
+        COMPAT_CLASS.store(cls, Ordering::Release);
+        Ok(CompatClass(()))
+    }
+}
+
+impl Drop for CompatClass {
+    fn drop(&mut self) {
+        let cls = COMPAT_CLASS.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        // SAFETY: Registered in `new`; no parent is left (as for the bus).
+        unsafe { bindings::class_compat_unregister(cls) };
+    }
+}

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Mediated devices: create, remove, and removal of every child of a parent.
+//!
+//! The lifecycle is carried by types, so that only the order below compiles:
+//!
+//! ```text
+//! reserve UUID + instance  (registry::reserve, under the list lock)
+//!   -> Initialized   device_initialize(); dropping it is put_device(), nothing else
+//!   -> set_name      dev_set_name("%pUl")
+//!   -> gate          the parent's gate, read-trylock (ENODEV once unregistration began)
+//!   -> Added         device_add(), which needs the gate; dropping it is device_del() + put
+//!   -> attach        device_driver_attach(): the vendor's probe
+//!   -> Linked        the type's devices/<uuid> and the mdev's mdev_type links;
+//!                    dropping it removes them, then device_del() + put
+//!   -> activate      state Active; the device model keeps the initial reference
+//! ```
+//!
+//! Every failure drops the value in hand, which unwinds exactly what was done, in
+//! reverse. The release of the device (its last reference gone) gives the UUID and
+//! the instance back and frees it.
+//!
+//! Removal is the mirror: the remover that moves the mdev from Active to Removing
+//! owns its initial reference and turns it back into a `Linked`, whose drop undoes
+//! the rest.
+
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::ffi::c_int;
+use kernel::ffi::c_void;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+use crate::bus;
+use crate::driver::VendorDriver;
+use crate::ffi;
+use crate::kstrto;
+use crate::parent::MdevType;
+use crate::parent::Parent;
+use crate::registry;
+use crate::registry::Reservation;
+use crate::registry::State;
+use crate::rwsem::ReadGuard;
+use crate::rwsem::WriteGuard;
+use crate::sysfs::AttributeGroup;
+use crate::sysfs::AttributeList;
+use crate::sysfs::DeviceAttribute;
+use crate::sysfs::DeviceObject;
+use crate::sysfs::GroupList;
+use crate::sysfs::OfDevice;
+use crate::uuid::Uuid;
+
+/// A mediated device, allocated by the core.
+///
+/// # Invariants
+///
+/// `raw` is the first field, so the `struct mdev_device *` vendors get (and its
+/// `struct device`) points to the `MdevDevice`. `raw.dev` was initialised with
+/// `device_initialize()`; the allocation is freed by the device's release.
+#[repr(C)]
+pub(crate) struct MdevDevice {
+    raw: Opaque<ffi::mdev_device>,
+    uuid: Uuid,
+}
+
+// SAFETY: Only devices on the mdev bus, which the core allocates as `MdevDevice`s,
+// carry the `remove` attribute, the only path through which this is called.
+unsafe impl DeviceObject for MdevDevice {
+    unsafe fn from_device<'a>(dev: *mut bindings::device) -> &'a Self {
+        // SAFETY: `dev` is the device of a live `MdevDevice` (caller); `raw` is its
+        // first field and `dev` the first field of `raw`.
+        unsafe { &*kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>() }
+    }
+}
+
+impl MdevDevice {
+    fn raw(&self) -> *mut ffi::mdev_device {
+        self.raw.get()
+    }
+
+    fn dev(&self) -> *mut bindings::device {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { &raw mut (*self.raw()).dev }
+    }
+
+    fn mtype(&self) -> &MdevType {
+        // SAFETY: Set at creation to a type that the mdev holds a reference to, whose
+        // parent cannot finish unregistering while the mdev exists.
+        unsafe { MdevType::from_raw((*self.raw()).type_) }
+    }
+
+    fn set_active(&self, active: bool) {
+        // SAFETY: Only the creator and the owner of the removal write `active`, never
+        // at the same time (the registry state orders them). Vendors may read it.
+        unsafe { (*self.raw()).active = active };
+    }
+}
+
+static REMOVE: DeviceAttribute<MdevDevice> = DeviceAttribute::write_only(c"remove", remove_store);
+static DEVICE_ATTRS: AttributeList<OfDevice<MdevDevice>, 2> =
+    AttributeList::of_device([Some(&REMOVE), None]);
+static DEVICE_GROUP: AttributeGroup<OfDevice<MdevDevice>> = AttributeGroup::new(&DEVICE_ATTRS);
+static DEVICE_GROUPS: GroupList<OfDevice<MdevDevice>, 2> =
+    GroupList::new([Some(&DEVICE_GROUP), None]);
+
+/// The release of an mdev's device: its last reference is gone.
+unsafe extern "C" fn mdev_device_release(dev: *mut bindings::device) {
+    let ptr = kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>();
+    // SAFETY: Allocated by `Initialized::new` with `KBox::into_raw`; this is the last
+    // reference, so nothing else uses it.
+    let mdev = unsafe { KBox::from_raw(ptr) };
+    let t = mdev.mtype();
+    // Pairs with the reservation committed in `Initialized::new`.
+    registry::release(mdev.uuid, t.parent());
+    // SAFETY: Pairs with the kobject_get() in `Initialized::new`.
+    unsafe { bindings::kobject_put(t.kobj()) };
+}
+
+/// An mdev whose device is initialised but not added.
+///
+/// # Invariants
+///
+/// Holds the reference `device_initialize()` gave; the device is not added.
+struct Initialized(NonNull<MdevDevice>);
+
+impl Initialized {
+    fn new(t: &MdevType, uuid: Uuid, reservation: Reservation<'_>) -> Result<Self> {
+        let mdev = KBox::new(
+            MdevDevice {
+                raw: Opaque::zeroed(),
+                uuid,
+            },
+            GFP_KERNEL,
+        )?;
+        let mdev = NonNull::new(KBox::into_raw(mdev)).ok_or(ENOMEM)?;
+        // SAFETY: `mdev` is freshly allocated and zeroed; nothing else knows it.
+        unsafe {
+            let raw = (*mdev.as_ptr()).raw.get();
+            let dev = &raw mut (*raw).dev;
+            bindings::device_initialize(dev);
+            (*dev).parent = t.parent().dev();
+            (*dev).bus = bus::bus_type();
+            (*dev).release = Some(mdev_device_release);
+            (*dev).groups = DEVICE_GROUPS.as_raw();
+            (*raw).type_ = t.as_raw();
+            (*raw).uuid = uuid.to_guid();
+            // Pairs with the kobject_put() in `mdev_device_release`.
+            bindings::kobject_get(t.kobj());
+        }
+        // From here the device's release gives the UUID and the instance back.
+        reservation.commit();
+        // INVARIANT: `device_initialize()` gave the reference this value holds.
+        Ok(Initialized(mdev))
+    }
+
+    fn mdev(&self) -> &MdevDevice {
+        // SAFETY: Alive while the reference is held (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Names the device after its UUID, as `%pUl` prints it.
+    fn set_name(&self) -> Result {
+        let guid = self.mdev().uuid.to_guid();
+        // SAFETY: The device is initialised; the format takes one `guid_t *`.
+        kernel::error::to_result(unsafe {
+            bindings::dev_set_name(self.mdev().dev(), c"%pUl".as_char_ptr(), &raw const guid)
+        })
+    }
+
+    /// Adds the device to the bus; needs the parent's gate.
+    fn add(self, _gate: &ReadGuard<'_>) -> Result<Added> {
+        // SAFETY: Initialised and not added (type invariant).
+        kernel::error::to_result(unsafe { bindings::device_add(self.mdev().dev()) })?;
+        let mdev = self.0;
+        core::mem::forget(self);
+        // INVARIANT: Added just now; the reference moves to the `Added`.
+        Ok(Added(mdev))
+    }
+}
+
+impl Drop for Initialized {
+    fn drop(&mut self) {
+        // SAFETY: Balances device_initialize() (type invariant).
+        unsafe { bindings::put_device(self.mdev().dev()) };
+    }
+}
+
+/// An mdev whose device is added to the bus.
+///
+/// # Invariants
+///
+/// Holds the initial reference; the device is added; the sysfs links are not made.
+struct Added(NonNull<MdevDevice>);
+
+impl Added {
+    fn mdev(&self) -> &MdevDevice {
+        // SAFETY: Alive while the reference is held (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Binds the vendor's driver: runs its `probe`.
+    fn attach(&self, drv: &VendorDriver) -> Result {
+        // SAFETY: The device is added and `drv` is registered on this bus.
+        kernel::error::to_result(unsafe {
+            bindings::device_driver_attach(drv.device_driver(), self.mdev().dev())
+        })
+    }
+
+    /// Makes `<type>/devices/<uuid>` and `<mdev>/mdev_type`.
+    fn link(self) -> Result<Linked> {
+        let mdev = self.mdev();
+        let t = mdev.mtype();
+        // SAFETY: The device is added and named; the type's kobjects are live.
+        unsafe {
+            let kobj = &raw mut (*mdev.dev()).kobj;
+            let name = bindings::dev_name(mdev.dev());
+            kernel::error::to_result(bindings::sysfs_create_link(t.devices_kobj(), kobj, name))?;
+            let ret = bindings::sysfs_create_link(kobj, t.kobj(), c"mdev_type".as_char_ptr());
+            if ret != 0 {
+                bindings::sysfs_remove_link(t.devices_kobj(), name);
+                return Err(Error::from_errno(ret));
+            }
+        }
+        let mdev = self.0;
+        core::mem::forget(self);
+        // INVARIANT: Both links were just made; the reference moves on.
+        Ok(Linked(mdev))
+    }
+}
+
+impl Drop for Added {
+    fn drop(&mut self) {
+        let dev = self.mdev().dev();
+        // SAFETY: Added, holding the initial reference (type invariant).
+        unsafe {
+            bindings::device_del(dev);
+            bindings::put_device(dev);
+        }
+    }
+}
+
+/// An mdev that is fully set up: added, bound, linked.
+///
+/// # Invariants
+///
+/// Holds the initial reference; the device is added and both links exist.
+struct Linked(NonNull<MdevDevice>);
+
+impl Linked {
+    fn mdev(&self) -> &MdevDevice {
+        // SAFETY: Alive while the reference is held (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The mdev is ready: it becomes removable and the device model keeps its initial
+    /// reference until a remover reclaims it.
+    fn activate(self) {
+        let mdev = self.mdev();
+        mdev.set_active(true);
+        registry::transition(mdev.uuid, State::Creating, State::Active);
+        core::mem::forget(self);
+    }
+
+    /// Takes back the initial reference of an active mdev, to remove it.
+    ///
+    /// # Safety
+    ///
+    /// The caller must have moved the mdev from Active to Removing.
+    unsafe fn reclaim(mdev: &MdevDevice) -> Linked {
+        mdev.set_active(false);
+        // INVARIANT: An active mdev is added and linked, and the reference `activate`
+        // left to the device model is now the caller's (it won the move to Removing).
+        Linked(NonNull::from(mdev))
+    }
+}
+
+impl Drop for Linked {
+    fn drop(&mut self) {
+        let mdev = self.mdev();
+        let t = mdev.mtype();
+        // Removal runs under the parent's gate: a user's remove holds it for reading,
+        // unregistration for writing.
+        t.parent().gate().assert_held();
+        // SAFETY: Both links exist (type invariant); the device stays alive until the
+        // `Added` below is dropped.
+        unsafe {
+            let name = bindings::dev_name(mdev.dev());
+            bindings::sysfs_remove_link(&raw mut (*mdev.dev()).kobj, c"mdev_type".as_char_ptr());
+            bindings::sysfs_remove_link(t.devices_kobj(), name);
+        }
+        // INVARIANT: The links are gone; what is left is an added device.
+        drop(Added(self.0));
+    }
+}
+
+/// Creates an mdev of type `t` named `uuid`: the `create` attribute.
+pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
+    let parent = t.parent();
+    let reservation = registry::reserve(uuid, parent)?;
+    let mdev = Initialized::new(t, uuid, reservation)?;
+    mdev.set_name()?;
+    let gate = parent.gate().try_read().ok_or(ENODEV)?;
+    let mdev = mdev.add(&gate)?;
+    mdev.attach(parent.driver())?;
+    let mdev = mdev.link()?;
+    mdev.activate();
+    drop(gate);
+    Ok(())
+}
+
+/// The `remove` attribute of an mdev.
+///
+/// Unlike the C core, a remove that cannot proceed now (`EAGAIN` while the create
+/// still runs, `ENODEV` once the parent is unregistering) keeps the `remove` file:
+/// the user can retry, and an unregistering parent removes the mdev anyway.
+fn remove_store(mdev: &MdevDevice, attr: &DeviceAttribute<MdevDevice>, buf: &[u8]) -> Result<usize> {
+    if kstrto::parse_ulong(buf)? == 0 {
+        return Ok(buf.len());
+    }
+    match registry::state(mdev.uuid) {
+        Some(State::Creating) => return Err(EAGAIN),
+        Some(State::Active) => {}
+        // Someone else owns the removal: as in the C core, that is not an error.
+        Some(State::Removing) | None => return Ok(buf.len()),
+    }
+    let parent = mdev.mtype().parent();
+    let gate = parent.gate().try_read().ok_or(ENODEV)?;
+    // SAFETY: Called from this attribute's store on this mdev's device.
+    if !unsafe { attr.remove_self(mdev.dev()) } {
+        // Another writer of this file won; it removes the mdev.
+        return Ok(buf.len());
+    }
+    if registry::transition(mdev.uuid, State::Active, State::Removing) {
+        // SAFETY: The move to Removing was ours.
+        drop(unsafe { Linked::reclaim(mdev) });
+    }
+    drop(gate);
+    Ok(buf.len())
+}
+
+unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void) -> c_int {
+    if bus::is_mdev(dev) {
+        // SAFETY: A device on the mdev bus is an `MdevDevice`; the iteration holds a
+        // reference to it.
+        let mdev = unsafe { MdevDevice::from_device(dev) };
+        // With the gate held for writing no create or remove is in flight, so every
+        // child is Active; the move is still checked, to own the removal.
+        if registry::transition(mdev.uuid, State::Active, State::Removing) {
+            // SAFETY: The move to Removing was ours.
+            drop(unsafe { Linked::reclaim(mdev) });
+        }
+    }
+    0
+}
+
+/// Removes every mdev of `parent`, during its unregistration.
+pub(crate) fn remove_all_children(parent: &Parent, _gate: &WriteGuard<'_>) {
+    // SAFETY: The parent device is live; `remove_child` may remove the device it is
+    // called for, which the child iteration allows.
+    unsafe { bindings::device_for_each_child(parent.dev(), core::ptr::null_mut(), Some(remove_child)) };
+}

@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Vendor drivers: `mdev_register_driver()`, `mdev_unregister_driver()`, and calls
+//! into a driver's callbacks.
+//!
+//! Which core locks are held when a vendor callback runs:
+//! - `probe`: the parent's gate (read), and the mdev's device lock (driver core);
+//!   called from `device_driver_attach()` during create.
+//! - `remove`: the parent's gate (read during a user's remove, write during parent
+//!   unregistration), and the device lock; called from `device_del()`.
+//! - `get_available`, `show_description`: none; called from sysfs reads.
+//! The list lock is never held across a vendor callback.
+
+use kernel::bindings;
+use kernel::ffi::c_int;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+use crate::bus;
+use crate::ffi;
+use crate::parent::MdevType;
+use crate::sysfs::ShowBuffer;
+
+/// A registered vendor driver: the vendor's `struct mdev_driver`.
+///
+/// # Invariants
+///
+/// Registered with [`register`] (so `device_api` is set) and not unregistered yet.
+#[repr(transparent)]
+pub(crate) struct VendorDriver(Opaque<ffi::mdev_driver>);
+
+impl VendorDriver {
+    /// # Safety
+    ///
+    /// `ptr` must point to a registered driver that stays registered for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut ffi::mdev_driver) -> &'a VendorDriver {
+        // SAFETY: Transparent wrapper; registered for `'a` (caller).
+        unsafe { &*ptr.cast::<VendorDriver>() }
+    }
+
+    /// The driver of a device bound on the mdev bus.
+    ///
+    /// # Safety
+    ///
+    /// `drv` must be the `driver` field of a registered `mdev_driver`.
+    pub(crate) unsafe fn from_device_driver<'a>(drv: *const bindings::device_driver) -> &'a VendorDriver {
+        // SAFETY: `drv` is embedded in a registered `mdev_driver` (caller).
+        unsafe { VendorDriver::from_raw(kernel::container_of!(drv.cast_mut(), ffi::mdev_driver, driver)) }
+    }
+
+    fn raw(&self) -> &ffi::mdev_driver {
+        // SAFETY: The vendor does not change a registered driver.
+        unsafe { &*self.0.get() }
+    }
+
+    /// The embedded `struct device_driver`.
+    pub(crate) fn device_driver(&self) -> *mut bindings::device_driver {
+        // SAFETY: Valid (type invariant).
+        unsafe { &raw mut (*self.0.get()).driver }
+    }
+
+    /// The `device_api` string.
+    pub(crate) fn device_api(&self) -> &str {
+        // SAFETY: Non-null (checked by `register`), NUL-terminated, lives as long as
+        // the driver.
+        unsafe { CStr::from_char_ptr(self.raw().device_api) }.to_str().unwrap_or("")
+    }
+
+    pub(crate) fn has_get_available(&self) -> bool {
+        self.raw().get_available.is_some()
+    }
+
+    pub(crate) fn has_description(&self) -> bool {
+        self.raw().show_description.is_some()
+    }
+
+    /// The driver's count of available instances of `t`, when it keeps one.
+    pub(crate) fn get_available(&self, t: &MdevType) -> Option<u32> {
+        let f = self.raw().get_available?;
+        // SAFETY: A registered driver's callback, called with a type of one of its
+        // parents, as the header specifies.
+        Some(unsafe { f(t.as_raw()) })
+    }
+
+    /// Lets the driver write the description of `t`.
+    pub(crate) fn show_description(&self, t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
+        let f = self.raw().show_description.ok_or(EIO)?;
+        // SAFETY: The callback writes at most a page into `buf`, which `out` is.
+        let n = unsafe { f(t.as_raw(), out.as_mut_ptr()) };
+        out.set_len_from_c(n)
+    }
+
+    /// Calls the driver's `probe` for `mdev`.
+    pub(crate) fn probe(&self, mdev: *mut ffi::mdev_device) -> c_int {
+        match self.raw().probe {
+            // SAFETY: Called by the bus's probe for a device being bound to this driver.
+            Some(f) => unsafe { f(mdev) },
+            None => 0,
+        }
+    }
+
+    /// Calls the driver's `remove` for `mdev`.
+    pub(crate) fn remove(&self, mdev: *mut ffi::mdev_device) {
+        if let Some(f) = self.raw().remove {
+            // SAFETY: Called by the bus's remove for a device bound to this driver.
+            unsafe { f(mdev) }
+        }
+    }
+}
+
+/// Registers `drv` on the mdev bus: the ABI's `mdev_register_driver()`.
+///
+/// # Safety
+///
+/// `drv` must be a valid `mdev_driver` that is not registered.
+pub(crate) unsafe fn register(drv: *mut ffi::mdev_driver) -> Result {
+    // SAFETY: Valid (caller).
+    unsafe {
+        if (*drv).device_api.is_null() {
+            return Err(EINVAL);
+        }
+        (*drv).driver.bus = bus::bus_type();
+        kernel::error::to_result(bindings::driver_register(&raw mut (*drv).driver))
+    }
+}
+
+/// Unregisters `drv`: the ABI's `mdev_unregister_driver()`.
+///
+/// # Safety
+///
+/// `drv` must be registered.
+pub(crate) unsafe fn unregister(drv: *mut ffi::mdev_driver) {
+    // SAFETY: Registered (caller).
+    unsafe { bindings::driver_unregister(&raw mut (*drv).driver) };
+}

@@ -1,0 +1,34 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The C half of mdev_rs.
+ *
+ * Exports the Rust implementation of the include/linux/mdev.h ABI under the names
+ * and with the (non-GPL) export the C core uses, so C vendor drivers load on either
+ * core unchanged. The prototypes come from the header; the Rust side checks at
+ * compile time that its functions have exactly those types (src/exports.rs).
+ *
+ * Also wraps the lockdep assertions, which are macros.
+ */
+
+#include <linux/export.h>
+#include <linux/lockdep.h>
+#include <linux/mdev.h>
+#include <linux/rwsem.h>
+
+EXPORT_SYMBOL(mdev_register_parent);
+EXPORT_SYMBOL(mdev_unregister_parent);
+EXPORT_SYMBOL(mdev_register_driver);
+EXPORT_SYMBOL(mdev_unregister_driver);
+
+void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem);
+void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem);
+
+void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem)
+{
+	lockdep_assert_held(sem);
+}
+
+void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem)
+{
+	lockdep_assert_held_write(sem);
+}

@@ -1,0 +1,428 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Parents and their types: `mdev_register_parent()` and `mdev_unregister_parent()`.
+//!
+//! A parent is the vendor's `struct mdev_parent`, embedded in the vendor's own data;
+//! its types are the vendor's `struct mdev_type`s. The core fills them in and gives
+//! each type a kobject under `<parent>/mdev_supported_types`, named
+//! `<dev_driver_string(parent)>-<sysfs_name>`, with `create`, `name`, `device_api`,
+//! `available_instances`, `description` (only when the driver has one) and
+//! `devices/`.
+//!
+//! The gate (`unreg_sem`) orders parent unregistration against create and remove:
+//! those take it for reading with a trylock and fail with `ENODEV` once
+//! unregistration has begun; unregistration takes it for writing, which waits for
+//! the creates and removes in flight, and holds it while it removes every child.
+
+use core::fmt::Write;
+use core::sync::atomic::AtomicI32;
+use core::sync::atomic::Ordering;
+
+use kernel::bindings;
+use kernel::ffi::c_char;
+use kernel::ffi::c_int;
+use kernel::ffi::c_uint;
+use kernel::prelude::*;
+use kernel::sync::static_lock_class;
+use kernel::types::Opaque;
+
+use crate::bus;
+use crate::device;
+use crate::driver::VendorDriver;
+use crate::ffi;
+use crate::rwsem::RwSemaphore;
+use crate::sysfs::Attribute;
+use crate::sysfs::AttributeGroup;
+use crate::sysfs::AttributeList;
+use crate::sysfs::GroupList;
+use crate::sysfs::IsVisibleFn;
+use crate::sysfs::KobjType;
+use crate::sysfs::KobjectObject;
+use crate::sysfs::ShowBuffer;
+use crate::sysfs::SysfsOps;
+use crate::sysfs::Visibility;
+use crate::uuid::Uuid;
+
+/// A registered parent: the vendor's `struct mdev_parent`.
+///
+/// # Invariants
+///
+/// The parent was filled in by [`register`] and is not unregistered yet: `dev`,
+/// `mdev_driver` and `types` are valid, the gate is initialised.
+#[repr(transparent)]
+pub(crate) struct Parent(Opaque<ffi::mdev_parent>);
+
+impl Parent {
+    /// # Safety
+    ///
+    /// `ptr` must point to a registered parent that stays registered for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut ffi::mdev_parent) -> &'a Parent {
+        // SAFETY: Transparent wrapper; registered for `'a` (caller).
+        unsafe { &*ptr.cast::<Parent>() }
+    }
+
+    fn raw(&self) -> *mut ffi::mdev_parent {
+        self.0.get()
+    }
+
+    /// The parent device.
+    pub(crate) fn dev(&self) -> *mut bindings::device {
+        // SAFETY: Registered, so `dev` is set and not changed (type invariant).
+        unsafe { (*self.raw()).dev }
+    }
+
+    /// The gate between create/remove and unregistration (`unreg_sem`).
+    pub(crate) fn gate(&self) -> &RwSemaphore {
+        // SAFETY: The gate was initialised in `register` and lives as long as the
+        // registered parent (type invariant).
+        unsafe { RwSemaphore::from_raw(&raw mut (*self.raw()).unreg_sem) }
+    }
+
+    /// The vendor's driver.
+    pub(crate) fn driver(&self) -> &VendorDriver {
+        // SAFETY: Registered: the driver outlives the parent (the header's contract:
+        // a vendor unregisters its parents before its driver).
+        unsafe { VendorDriver::from_raw((*self.raw()).mdev_driver) }
+    }
+
+    fn counter(&self) -> &AtomicI32 {
+        // SAFETY: `atomic_t` is an `int` accessed atomically by C too; it lives as long
+        // as the parent.
+        unsafe { AtomicI32::from_ptr((&raw mut (*self.raw()).available_instances).cast()) }
+    }
+
+    /// Whether the core counts instances (the driver has no `get_available`).
+    pub(crate) fn core_counts_instances(&self) -> bool {
+        !self.driver().has_get_available()
+    }
+
+    /// Takes one of the parent's instances; `None` when none is left. Called with the
+    /// list lock held, which serialises every change of the counter.
+    pub(crate) fn take_instance(&self) -> Option<()> {
+        let c = self.counter();
+        let n = c.load(Ordering::Relaxed);
+        if n <= 0 {
+            return None;
+        }
+        c.store(n - 1, Ordering::Relaxed);
+        Some(())
+    }
+
+    /// Gives an instance back. Called with the list lock held.
+    pub(crate) fn give_back_instance(&self) {
+        self.counter().fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn available_instances(&self) -> i32 {
+        self.counter().load(Ordering::Relaxed)
+    }
+
+    fn types(&self) -> &[*mut ffi::mdev_type] {
+        // SAFETY: Registered: `types` holds `nr_types` pointers to the parent's types
+        // (type invariant); the array is the vendor's and outlives the parent.
+        unsafe {
+            let p = &*self.raw();
+            if p.types.is_null() {
+                &[]
+            } else {
+                core::slice::from_raw_parts(p.types, p.nr_types as usize)
+            }
+        }
+    }
+}
+
+/// A type of a registered parent: the vendor's `struct mdev_type`.
+///
+/// # Invariants
+///
+/// The type was added by [`register`] (its kobject is initialised and its `parent`
+/// set) and its parent is registered.
+#[repr(transparent)]
+pub(crate) struct MdevType(Opaque<ffi::mdev_type>);
+
+impl MdevType {
+    /// # Safety
+    ///
+    /// `ptr` must point to a type of a registered parent; both must stay so for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(ptr: *mut ffi::mdev_type) -> &'a MdevType {
+        // SAFETY: Transparent wrapper; valid for `'a` (caller).
+        unsafe { &*ptr.cast::<MdevType>() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut ffi::mdev_type {
+        self.0.get()
+    }
+
+    /// The type's parent.
+    pub(crate) fn parent(&self) -> &Parent {
+        // SAFETY: Set by `register` and registered (type invariant).
+        unsafe { Parent::from_raw((*self.as_raw()).parent) }
+    }
+
+    /// The type's kobject (`mdev_supported_types/<name>`).
+    pub(crate) fn kobj(&self) -> *mut bindings::kobject {
+        // SAFETY: The type is valid (type invariant).
+        unsafe { &raw mut (*self.as_raw()).kobj }
+    }
+
+    /// The type's `devices` directory.
+    pub(crate) fn devices_kobj(&self) -> *mut bindings::kobject {
+        // SAFETY: Set by `register` (type invariant).
+        unsafe { (*self.as_raw()).devices_kobj }
+    }
+
+    fn name(&self) -> &CStr {
+        // SAFETY: The vendor sets `sysfs_name` (required) and optionally `pretty_name`
+        // to NUL-terminated strings that outlive the type.
+        unsafe {
+            let t = &*self.as_raw();
+            let p = if t.pretty_name.is_null() {
+                t.sysfs_name
+            } else {
+                t.pretty_name
+            };
+            CStr::from_char_ptr(p)
+        }
+    }
+}
+
+// SAFETY: Only kobjects of `MDEV_TYPE_KTYPE` are converted, and those are the `kobj`
+// field of a `struct mdev_type` added by `register`.
+unsafe impl KobjectObject for MdevType {
+    unsafe fn from_kobject<'a>(kobj: *mut bindings::kobject) -> &'a Self {
+        // SAFETY: `kobj` is the `kobj` field of a live `mdev_type` (caller).
+        unsafe { MdevType::from_raw(kernel::container_of!(kobj, ffi::mdev_type, kobj)) }
+    }
+}
+
+impl Visibility for MdevType {
+    fn visibility() -> Option<IsVisibleFn<Self>> {
+        Some(type_attr_visible)
+    }
+}
+
+fn type_attr_visible(t: &MdevType, attr: &Attribute<MdevType>) -> u16 {
+    if DESCRIPTION.is(core::ptr::from_ref(attr).cast()) && !t.parent().driver().has_description() {
+        0
+    } else {
+        attr.mode()
+    }
+}
+
+fn create_store(t: &MdevType, buf: &[u8]) -> Result<usize> {
+    let uuid = Uuid::parse_create(buf)?;
+    device::create(t, uuid)?;
+    Ok(buf.len())
+}
+
+fn device_api_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
+    writeln!(out, "{}", t.parent().driver().device_api()).map_err(|_| EINVAL)
+}
+
+fn name_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
+    writeln!(out, "{}", t.name().to_str().unwrap_or("")).map_err(|_| EINVAL)
+}
+
+fn available_instances_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
+    let parent = t.parent();
+    // The vendor's get_available runs with no core lock held.
+    let n = match parent.driver().get_available(t) {
+        Some(n) => n,
+        // CAST: Printed with %u in the C core.
+        None => parent.available_instances() as u32,
+    };
+    writeln!(out, "{n}").map_err(|_| EINVAL)
+}
+
+fn description_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
+    t.parent().driver().show_description(t, out)
+}
+
+static CREATE: Attribute<MdevType> = Attribute::write_only(c"create", create_store);
+static DEVICE_API: Attribute<MdevType> = Attribute::read_only(c"device_api", device_api_show);
+static NAME: Attribute<MdevType> = Attribute::read_only(c"name", name_show);
+static AVAILABLE_INSTANCES: Attribute<MdevType> =
+    Attribute::read_only(c"available_instances", available_instances_show);
+static DESCRIPTION: Attribute<MdevType> = Attribute::read_only(c"description", description_show);
+
+static TYPE_ATTRS: AttributeList<MdevType, 6> = AttributeList::new([
+    Some(&CREATE),
+    Some(&DEVICE_API),
+    Some(&NAME),
+    Some(&AVAILABLE_INSTANCES),
+    Some(&DESCRIPTION),
+    None,
+]);
+static TYPE_GROUP: AttributeGroup<MdevType> = AttributeGroup::with_visibility(&TYPE_ATTRS);
+static TYPE_GROUPS: GroupList<MdevType, 2> = GroupList::new([Some(&TYPE_GROUP), None]);
+static TYPE_SYSFS_OPS: SysfsOps<MdevType> = SysfsOps::new();
+static MDEV_TYPE_KTYPE: KobjType<MdevType> =
+    KobjType::new(mdev_type_release, &TYPE_SYSFS_OPS, &TYPE_GROUPS);
+
+/// The release of a type's kobject: the last reference to it is gone.
+unsafe extern "C" fn mdev_type_release(kobj: *mut bindings::kobject) {
+    // SAFETY: `kobj` is the kobject of an `mdev_type`, released once.
+    let parent_dev = unsafe { (*(*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent).dev };
+    // SAFETY: Pairs with the get_device() in `add_type`.
+    unsafe { bindings::put_device(parent_dev) };
+}
+
+/// Adds the kobject and `devices` directory of `t` under `kset`.
+///
+/// # Safety
+///
+/// `t` must point to a vendor type not in use; `parent` must be being registered.
+unsafe fn add_type(
+    parent: *mut ffi::mdev_parent,
+    kset: *mut bindings::kset,
+    t: *mut ffi::mdev_type,
+) -> Result {
+    // SAFETY: `t` and `parent` are valid (caller).
+    unsafe {
+        (*t).kobj.kset = kset;
+        (*t).parent = parent;
+        // Pairs with the put_device() in `mdev_type_release`.
+        bindings::get_device((*parent).dev);
+        let ret = bindings::kobject_init_and_add(
+            &raw mut (*t).kobj,
+            MDEV_TYPE_KTYPE.as_raw(),
+            core::ptr::null_mut(),
+            c"%s-%s".as_char_ptr(),
+            bindings::dev_driver_string((*parent).dev),
+            (*t).sysfs_name,
+        );
+        if ret != 0 {
+            // kobject_init_and_add() holds a reference even when it fails.
+            bindings::kobject_put(&raw mut (*t).kobj);
+            return Err(Error::from_errno(ret));
+        }
+        (*t).devices_kobj = bindings::kobject_create_and_add(c"devices".as_char_ptr(), &raw mut (*t).kobj);
+        if (*t).devices_kobj.is_null() {
+            bindings::kobject_del(&raw mut (*t).kobj);
+            bindings::kobject_put(&raw mut (*t).kobj);
+            return Err(ENOMEM);
+        }
+    }
+    Ok(())
+}
+
+/// Removes what `add_type` added.
+///
+/// # Safety
+///
+/// `t` must have been added by `add_type` and not removed since.
+unsafe fn remove_type(t: *mut ffi::mdev_type) {
+    // SAFETY: Added by `add_type` (caller).
+    unsafe {
+        bindings::kobject_put((*t).devices_kobj);
+        bindings::kobject_del(&raw mut (*t).kobj);
+        bindings::kobject_put(&raw mut (*t).kobj);
+    }
+}
+
+/// Sends a `KOBJ_CHANGE` uevent with `MDEV_STATE=<state>` on the parent device.
+fn notify(dev: *mut bindings::device, state: &'static CStr) {
+    let mut envp: [*mut c_char; 2] = [state.as_char_ptr().cast_mut(), core::ptr::null_mut()];
+    // SAFETY: `dev` is live; `envp` is NULL-terminated. A failed uevent is not an error
+    // of the registration (the C core ignores it too).
+    unsafe {
+        bindings::kobject_uevent_env(
+            &raw mut (*dev).kobj,
+            bindings::kobject_action_KOBJ_CHANGE,
+            envp.as_mut_ptr(),
+        )
+    };
+}
+
+/// Registers `parent`: the ABI's `mdev_register_parent()`.
+///
+/// # Safety
+///
+/// The header's contract: `parent` is the vendor's, not registered; `dev` is a live
+/// device that outlives the registration; `drv` is a registered mdev driver and
+/// `types` holds `nr_types` vendor types, all of which outlive the registration.
+pub(crate) unsafe fn register(
+    parent: *mut ffi::mdev_parent,
+    dev: *mut bindings::device,
+    drv: *mut ffi::mdev_driver,
+    types: *mut *mut ffi::mdev_type,
+    nr_types: c_uint,
+) -> Result {
+    // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
+    unsafe {
+        core::ptr::write_bytes(parent, 0, 1);
+        RwSemaphore::init(&raw mut (*parent).unreg_sem, c"&parent->unreg_sem", static_lock_class!());
+        (*parent).dev = dev;
+        (*parent).mdev_driver = drv;
+        (*parent).types = types;
+        (*parent).nr_types = nr_types;
+        // CAST: The C core stores the unsigned max_instances in an atomic_t too.
+        (*parent).available_instances.counter = (*drv).max_instances as c_int;
+    }
+
+    // SAFETY: `dev` is live (caller).
+    let kset = unsafe {
+        bindings::kset_create_and_add(c"mdev_supported_types".as_char_ptr(), core::ptr::null(), &raw mut (*dev).kobj)
+    };
+    if kset.is_null() {
+        return Err(ENOMEM);
+    }
+    // SAFETY: `parent` is being registered.
+    unsafe { (*parent).mdev_types_kset = kset };
+    for i in 0..nr_types as usize {
+        // SAFETY: `types` has `nr_types` entries (caller).
+        let t = unsafe { *types.add(i) };
+        // SAFETY: `t` is a vendor type not in use; `parent` is being registered.
+        if let Err(e) = unsafe { add_type(parent, kset, t) } {
+            for j in (0..i).rev() {
+                // SAFETY: Types `0..i` were added above.
+                unsafe { remove_type(*types.add(j)) };
+            }
+            // SAFETY: Created above, and its types are gone.
+            unsafe { bindings::kset_unregister(kset) };
+            return Err(e);
+        }
+    }
+
+    // The compat link is a convenience: the C core warns and goes on without it.
+    // SAFETY: `dev` is live.
+    if unsafe { bindings::class_compat_create_link(bus::compat_class(), dev) } != 0 {
+        kernel::pr_warn!("mdev_rs: failed to create compatibility class link\n");
+    }
+    // SAFETY: `dev` is live.
+    unsafe { bindings::_dev_info(dev, c"MDEV: Registered\n".as_char_ptr()) };
+    notify(dev, c"MDEV_STATE=registered");
+    Ok(())
+}
+
+/// Unregisters `parent`: the ABI's `mdev_unregister_parent()`. Waits for every create
+/// and remove in flight, removes every mdev of the parent, then the types.
+///
+/// Must not be called with any lock held that a vendor's `remove` callback, or a
+/// sysfs store of the parent's mdevs, takes: it waits for both.
+///
+/// # Safety
+///
+/// `parent` must be registered and not being unregistered.
+pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
+    // SAFETY: Registered (caller), and stays so until the end of this function.
+    let p = unsafe { Parent::from_raw(parent) };
+    let dev = p.dev();
+    // SAFETY: `dev` is live.
+    unsafe { bindings::_dev_info(dev, c"MDEV: Unregistering\n".as_char_ptr()) };
+    {
+        let gate = p.gate().write();
+        p.gate().assert_held_write();
+        // SAFETY: `dev` is live and the link was created by `register` (or failed, which
+        // remove_link tolerates).
+        unsafe { bindings::class_compat_remove_link(bus::compat_class(), dev) };
+        device::remove_all_children(p, &gate);
+        for &t in p.types() {
+            // SAFETY: Added by `register`; no mdev refers to it any more.
+            unsafe { remove_type(t) };
+        }
+        // SAFETY: Created by `register`; its types are gone.
+        unsafe { bindings::kset_unregister((*parent).mdev_types_kset) };
+    }
+    notify(dev, c"MDEV_STATE=unregistered");
+}

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The registry of mdevs: which UUIDs are taken, in which state each mdev is, and
+//! the core's instance accounting.
+//!
+//! All of it is under one mutex, the *list lock* (`mdev_list_lock` in the C core).
+//! Unlike the C core's list, the registry is a red-black tree keyed by UUID, so the
+//! duplicate check on create and the lookup on remove are O(log n) instead of a scan
+//! of every mdev.
+//!
+//! Lock contract: the list lock is a leaf. Nothing is called with it held that can
+//! sleep on another lock or call into a vendor driver; the tree node a create needs
+//! is allocated before the lock is taken.
+
+use kernel::prelude::*;
+use kernel::rbtree::RBTree;
+use kernel::rbtree::RBTreeNodeReservation;
+
+use crate::parent::Parent;
+use crate::uuid::Uuid;
+
+/// Where an mdev is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum State {
+    /// Its UUID is reserved and its create is running; removing it now gives `EAGAIN`.
+    Creating,
+    /// Fully created: on the bus, bound, linked.
+    Active,
+    /// A remover (a user, or the parent's unregistration) owns its removal.
+    Removing,
+}
+
+/// The registry's content: `None` until first used (a tree cannot be built in a
+/// constant initialiser).
+struct Registry(Option<RBTree<Uuid, State>>);
+
+impl Registry {
+    fn tree(&mut self) -> &mut RBTree<Uuid, State> {
+        self.0.get_or_insert_with(RBTree::new)
+    }
+}
+
+kernel::sync::global_lock! {
+    // SAFETY: Initialised by `init` in the module's init, before anything uses it.
+    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry(None);
+}
+
+/// Initialises the registry. Called once, from the module's init.
+pub(crate) fn init() {
+    // SAFETY: Called once, from the module's init, before any use.
+    unsafe { REGISTRY.init() };
+}
+
+/// A reserved UUID and, when the core counts instances, a reserved instance of the
+/// parent; both are given back when the reservation is dropped, unless it is
+/// [committed](Reservation::commit) to a device, whose release gives them back.
+pub(crate) struct Reservation<'a> {
+    uuid: Uuid,
+    parent: &'a Parent,
+}
+
+/// Reserves `uuid` (`EEXIST` when an mdev of any parent has it) and, for a driver
+/// without `get_available`, one of the parent's instances (`EUSERS` when none is
+/// left).
+pub(crate) fn reserve(uuid: Uuid, parent: &Parent) -> Result<Reservation<'_>> {
+    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    let mut registry = REGISTRY.lock();
+    let kernel::rbtree::Entry::Vacant(slot) = registry.tree().entry(uuid) else {
+        return Err(EEXIST);
+    };
+    if parent.core_counts_instances() {
+        parent.take_instance().ok_or(EUSERS)?;
+    }
+    slot.insert(State::Creating, node);
+    Ok(Reservation { uuid, parent })
+}
+
+impl Reservation<'_> {
+    /// Hands the reservation over to a device: from now on the device's release
+    /// gives it back, through [`release`].
+    pub(crate) fn commit(self) {
+        core::mem::forget(self);
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        release(self.uuid, self.parent);
+    }
+}
+
+/// Gives back the UUID and, when the core counts them, the instance of a device
+/// that is gone. Pairs with [`reserve`].
+pub(crate) fn release(uuid: Uuid, parent: &Parent) {
+    let mut registry = REGISTRY.lock();
+    if registry.tree().remove(&uuid).is_some() && parent.core_counts_instances() {
+        parent.give_back_instance();
+    }
+}
+
+/// The state of the mdev with `uuid`, if it is registered.
+pub(crate) fn state(uuid: Uuid) -> Option<State> {
+    REGISTRY.lock().tree().get(&uuid).copied()
+}
+
+/// Moves the mdev with `uuid` from state `from` to state `to`; returns whether it
+/// was in state `from`. The move is atomic, so of several callers making the same
+/// move exactly one succeeds.
+pub(crate) fn transition(uuid: Uuid, from: State, to: State) -> bool {
+    let mut registry = REGISTRY.lock();
+    match registry.tree().get_mut(&uuid) {
+        Some(s) if *s == from => {
+            *s = to;
+            true
+        }
+        _ => false,
+    }
+}
