@@ -1,0 +1,20 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# In the guest: loads the Rust core, whose KUnit suites run as it loads, and prints
+# their KTAP results from debugfs, then a tally line `N passed, N failed`.
+set -u
+modprobe mdev_rs || { echo "not ok 1 load_mdev_rs"; echo "0 passed, 1 failed"; exit 1; }
+suites=$(ls -d /sys/kernel/debug/kunit/mdev_rs_* 2>/dev/null)
+[ -n "$suites" ] || { echo "# no KUnit suite of mdev_rs ran"; echo "0 passed, 1 failed"; exit 1; }
+n=$(echo "$suites" | wc -l)
+echo "KTAP version 1"
+echo "1..$n"
+for s in $suites; do
+	# Each results file is a KTAP document of one suite: keep its nested subtest and
+	# its result line, renumbered into this document.
+	cat "$s/results"
+done | awk '
+	/^    / { print; if ($1 == "ok") pass++; if ($1 == "not" && $2 == "ok") fail++; next }
+	/^ok / { $2 = ++k; print; next }
+	/^not ok / { $3 = ++k; print; next }
+	END { printf "%d passed, %d failed\n", pass, fail; exit (fail > 0) }'
