@@ -113,7 +113,7 @@ impl Parent {
         self.counter().fetch_add(1, Ordering::Relaxed);
     }
 
-    fn available_instances(&self) -> i32 {
+    pub(crate) fn available_instances(&self) -> i32 {
         self.counter().load(Ordering::Relaxed)
     }
 
@@ -267,6 +267,19 @@ unsafe extern "C" fn mdev_type_release(kobj: *mut bindings::kobject) {
     unsafe { bindings::put_device(parent_dev) };
 }
 
+/// The name of a type's directory, NUL-terminated: `<driver>-<sysfs_name>`, where
+/// `driver` is `dev_driver_string()` of the parent device (its driver's name, else its
+/// bus's, else its class's), as in the C core.
+pub(crate) fn type_dir_name(driver: &CStr, sysfs_name: &CStr) -> Result<KVec<u8>> {
+    let (d, s) = (driver.to_bytes(), sysfs_name.to_bytes());
+    let mut name = KVec::with_capacity(d.len() + s.len() + 2, GFP_KERNEL)?;
+    name.extend_from_slice(d, GFP_KERNEL)?;
+    name.push(b'-', GFP_KERNEL)?;
+    name.extend_from_slice(s, GFP_KERNEL)?;
+    name.push(0, GFP_KERNEL)?;
+    Ok(name)
+}
+
 /// Adds the kobject and `devices` directory of `t` under `kset`.
 ///
 /// # Safety
@@ -283,14 +296,24 @@ unsafe fn add_type(
         (*t).parent = parent;
         // Pairs with the put_device() in `mdev_type_release`.
         bindings::get_device((*parent).dev);
-        let ret = bindings::kobject_init_and_add(
-            &raw mut (*t).kobj,
-            MDEV_TYPE_KTYPE.as_raw(),
-            core::ptr::null_mut(),
-            c"%s-%s".as_char_ptr(),
-            bindings::dev_driver_string((*parent).dev),
-            (*t).sysfs_name,
+        let name = type_dir_name(
+            CStr::from_char_ptr(bindings::dev_driver_string((*parent).dev)),
+            CStr::from_char_ptr((*t).sysfs_name),
         );
+        let ret = match &name {
+            Ok(name) => bindings::kobject_init_and_add(
+                &raw mut (*t).kobj,
+                MDEV_TYPE_KTYPE.as_raw(),
+                core::ptr::null_mut(),
+                c"%s".as_char_ptr(),
+                name.as_ptr(),
+            ),
+            Err(e) => {
+                // The kobject must still be initialised for the put below.
+                bindings::kobject_init(&raw mut (*t).kobj, MDEV_TYPE_KTYPE.as_raw());
+                e.to_errno()
+            }
+        };
         if ret != 0 {
             // kobject_init_and_add() holds a reference even when it fails.
             bindings::kobject_put(&raw mut (*t).kobj);
@@ -425,4 +448,18 @@ pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
         unsafe { bindings::kset_unregister((*parent).mdev_types_kset) };
     }
     notify(dev, c"MDEV_STATE=unregistered");
+}
+
+#[kunit_tests(mdev_rs_type_name)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joins_driver_and_sysfs_name() -> Result {
+        assert_eq!(&type_dir_name(c"mtty", c"1")?[..], b"mtty-1\0");
+        assert_eq!(&type_dir_name(c"mdpy", c"vga")?[..], b"mdpy-vga\0");
+        assert_eq!(&type_dir_name(c"", c"x")?[..], b"-x\0");
+        assert_eq!(&type_dir_name(c"i915", c"GVTg_V5_4")?[..], b"i915-GVTg_V5_4\0");
+        Ok(())
+    }
 }

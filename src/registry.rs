@@ -116,3 +116,121 @@ pub(crate) fn transition(uuid: Uuid, from: State, to: State) -> bool {
         _ => false,
     }
 }
+
+#[kunit_tests(mdev_rs_accounting)]
+mod tests {
+    use super::*;
+    use crate::ffi;
+
+    /// A parent as far as the registry sees it: a driver (with or without
+    /// `get_available`) and the instance counter.
+    struct FakeParent {
+        parent: KBox<ffi::mdev_parent>,
+        _driver: KBox<ffi::mdev_driver>,
+    }
+
+    unsafe extern "C" fn four(_t: *mut ffi::mdev_type) -> u32 {
+        4
+    }
+
+    fn fake_parent(max_instances: u32, driver_counts: bool) -> Result<FakeParent> {
+        // SAFETY: All-zero is a valid `mdev_driver` and `mdev_parent` (null pointers,
+        // no callbacks).
+        let (mut driver, mut parent) = unsafe {
+            (
+                KBox::new(core::mem::zeroed::<ffi::mdev_driver>(), GFP_KERNEL)?,
+                KBox::new(core::mem::zeroed::<ffi::mdev_parent>(), GFP_KERNEL)?,
+            )
+        };
+        driver.max_instances = max_instances;
+        if driver_counts {
+            driver.get_available = Some(four);
+        }
+        parent.mdev_driver = &raw mut *driver;
+        // CAST: Small test values.
+        parent.available_instances.counter = max_instances as i32;
+        Ok(FakeParent {
+            parent,
+            _driver: driver,
+        })
+    }
+
+    impl FakeParent {
+        fn get(&self) -> &Parent {
+            // SAFETY: The registry only uses a parent's driver and instance counter,
+            // which are set up; the parent lives as long as `self`, and is only
+            // changed through the counter's atomic accesses.
+            unsafe { Parent::from_raw(core::ptr::from_ref(&*self.parent).cast_mut()) }
+        }
+    }
+
+    fn uuid(n: u8) -> Result<Uuid> {
+        let mut text = *b"00000000-0000-4000-8000-0000000000a0";
+        text[35] = b'0' + n;
+        Uuid::parse(&text)
+    }
+
+    #[test]
+    fn reserve_counts_instances() -> Result {
+        let fp = fake_parent(2, false)?;
+        let p = fp.get();
+        let a = reserve(uuid(1)?, p)?;
+        let b = reserve(uuid(2)?, p)?;
+        assert_eq!(p.available_instances(), 0);
+        assert_eq!(reserve(uuid(3)?, p).err(), Some(EUSERS));
+        // A refused reservation takes nothing.
+        assert_eq!(state(uuid(3)?), None);
+        drop(a);
+        assert_eq!(p.available_instances(), 1);
+        assert_eq!(state(uuid(1)?), None);
+        drop(b);
+        assert_eq!(p.available_instances(), 2);
+        Ok(())
+    }
+
+    #[test]
+    fn uuid_is_global() -> Result {
+        let fp1 = fake_parent(2, false)?;
+        let fp2 = fake_parent(2, false)?;
+        let a = reserve(uuid(4)?, fp1.get())?;
+        assert_eq!(reserve(uuid(4)?, fp1.get()).err(), Some(EEXIST));
+        assert_eq!(reserve(uuid(4)?, fp2.get()).err(), Some(EEXIST));
+        // A duplicate takes no instance.
+        assert_eq!(fp2.get().available_instances(), 2);
+        assert_eq!(fp1.get().available_instances(), 1);
+        drop(a);
+        Ok(())
+    }
+
+    #[test]
+    fn committed_reservation_is_released_once() -> Result {
+        let fp = fake_parent(1, false)?;
+        let p = fp.get();
+        reserve(uuid(5)?, p)?.commit();
+        assert_eq!(state(uuid(5)?), Some(State::Creating));
+        assert_eq!(p.available_instances(), 0);
+        assert!(transition(uuid(5)?, State::Creating, State::Active));
+        assert!(!transition(uuid(5)?, State::Creating, State::Active));
+        assert!(transition(uuid(5)?, State::Active, State::Removing));
+        assert!(!transition(uuid(5)?, State::Active, State::Removing));
+        release(uuid(5)?, p);
+        assert_eq!(p.available_instances(), 1);
+        // A second release finds nothing to give back.
+        release(uuid(5)?, p);
+        assert_eq!(p.available_instances(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn driver_counting_takes_no_core_instance() -> Result {
+        let fp = fake_parent(0, true)?;
+        let p = fp.get();
+        let a = reserve(uuid(6)?, p)?;
+        let b = reserve(uuid(7)?, p)?;
+        assert_eq!(p.available_instances(), 0);
+        drop(a);
+        drop(b);
+        assert_eq!(p.available_instances(), 0);
+        Ok(())
+    }
+}
