@@ -4,6 +4,7 @@
 #
 #   make [KDIR=<Rust-enabled kernel build>] [LLVM=-19]   build the modules
 #   make clippy                                          the same, with clippy
+#   make rustfmt / make rustfmtcheck                     format / check the Rust code
 #   make clean
 #
 # Without KDIR, the test harness's cached kernel build is used (and built first if
@@ -20,4 +21,14 @@ modules clean:
 clippy:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) CLIPPY=1 modules
 
-.PHONY: all modules clean clippy
+# The kernel's rustfmt configuration, from the source tree the build was made from.
+RUST_CRATES := src/mdev_core.rs
+RUSTFMT_CONFIG = $(KDIR)/source/.rustfmt.toml
+
+rustfmt:
+	rustfmt --edition 2021 --config-path $(RUSTFMT_CONFIG) $(RUST_CRATES)
+
+rustfmtcheck:
+	rustfmt --edition 2021 --config-path $(RUSTFMT_CONFIG) --check $(RUST_CRATES)
+
+.PHONY: all modules clean clippy rustfmt rustfmtcheck

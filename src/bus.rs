@@ -45,6 +45,11 @@ pub(crate) fn is_mdev(dev: *mut bindings::device) -> bool {
     core::ptr::eq(unsafe { (*dev).bus }, bus_type())
 }
 
+/// The bus's `probe`: calls the vendor driver's `probe`.
+///
+/// # Safety
+///
+/// Called by the driver core with a device of this bus being bound to a driver.
 unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: The driver core calls probe with a device on this bus being bound to a
     // driver of this bus, and every driver of this bus is an `mdev_driver`.
@@ -52,12 +57,22 @@ unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
     drv.probe(kernel::container_of!(dev, ffi::mdev_device, dev))
 }
 
+/// The bus's `remove`: calls the vendor driver's `remove`.
+///
+/// # Safety
+///
+/// Called by the driver core with a device of this bus bound to a driver.
 unsafe extern "C" fn mdev_remove(dev: *mut bindings::device) {
     // SAFETY: As in `mdev_probe`, for a device bound to a driver of this bus.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
     drv.remove(kernel::container_of!(dev, ffi::mdev_device, dev));
 }
 
+/// The bus's `match`: no driver binds on its own.
+///
+/// # Safety
+///
+/// Called by the driver core; the arguments are not used.
 unsafe extern "C" fn mdev_match(
     _dev: *mut bindings::device,
     _drv: *const bindings::device_driver,

@@ -105,6 +105,10 @@ static DEVICE_GROUPS: GroupList<OfDevice<MdevDevice>, 2> =
     GroupList::new([Some(&DEVICE_GROUP), None]);
 
 /// The release of an mdev's device: its last reference is gone.
+///
+/// # Safety
+///
+/// Called by the driver core, once, with the device of an `MdevDevice`.
 unsafe extern "C" fn mdev_device_release(dev: *mut bindings::device) {
     let ptr = kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>();
     // SAFETY: Allocated by `Initialized::new` with `KBox::into_raw`; this is the last
@@ -314,7 +318,11 @@ pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
 /// Unlike the C core, a remove that cannot proceed now (`EAGAIN` while the create
 /// still runs, `ENODEV` once the parent is unregistering) keeps the `remove` file:
 /// the user can retry, and an unregistering parent removes the mdev anyway.
-fn remove_store(mdev: &MdevDevice, attr: &DeviceAttribute<MdevDevice>, buf: &[u8]) -> Result<usize> {
+fn remove_store(
+    mdev: &MdevDevice,
+    attr: &DeviceAttribute<MdevDevice>,
+    buf: &[u8],
+) -> Result<usize> {
     if kstrto::parse_ulong(buf)? == 0 {
         return Ok(buf.len());
     }
@@ -339,6 +347,12 @@ fn remove_store(mdev: &MdevDevice, attr: &DeviceAttribute<MdevDevice>, buf: &[u8
     Ok(buf.len())
 }
 
+/// Removes one child of an unregistering parent, if it is an mdev.
+///
+/// # Safety
+///
+/// Called by `device_for_each_child()` with a live child device, with the parent's
+/// gate held for writing.
 unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void) -> c_int {
     if bus::is_mdev(dev) {
         // SAFETY: A device on the mdev bus is an `MdevDevice`; the iteration holds a
@@ -358,5 +372,7 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
 pub(crate) fn remove_all_children(parent: &Parent, _gate: &WriteGuard<'_>) {
     // SAFETY: The parent device is live; `remove_child` may remove the device it is
     // called for, which the child iteration allows.
-    unsafe { bindings::device_for_each_child(parent.dev(), core::ptr::null_mut(), Some(remove_child)) };
+    unsafe {
+        bindings::device_for_each_child(parent.dev(), core::ptr::null_mut(), Some(remove_child))
+    };
 }

@@ -9,6 +9,7 @@
 //! - `remove`: the parent's gate (read during a user's remove, write during parent
 //!   unregistration), and the device lock; called from `device_del()`.
 //! - `get_available`, `show_description`: none; called from sysfs reads.
+//!
 //! The list lock is never held across a vendor callback.
 
 use kernel::bindings;
@@ -43,9 +44,17 @@ impl VendorDriver {
     /// # Safety
     ///
     /// `drv` must be the `driver` field of a registered `mdev_driver`.
-    pub(crate) unsafe fn from_device_driver<'a>(drv: *const bindings::device_driver) -> &'a VendorDriver {
+    pub(crate) unsafe fn from_device_driver<'a>(
+        drv: *const bindings::device_driver,
+    ) -> &'a VendorDriver {
         // SAFETY: `drv` is embedded in a registered `mdev_driver` (caller).
-        unsafe { VendorDriver::from_raw(kernel::container_of!(drv.cast_mut(), ffi::mdev_driver, driver)) }
+        unsafe {
+            VendorDriver::from_raw(kernel::container_of!(
+                drv.cast_mut(),
+                ffi::mdev_driver,
+                driver
+            ))
+        }
     }
 
     fn raw(&self) -> &ffi::mdev_driver {
@@ -63,7 +72,9 @@ impl VendorDriver {
     pub(crate) fn device_api(&self) -> &str {
         // SAFETY: Non-null (checked by `register`), NUL-terminated, lives as long as
         // the driver.
-        unsafe { CStr::from_char_ptr(self.raw().device_api) }.to_str().unwrap_or("")
+        unsafe { CStr::from_char_ptr(self.raw().device_api) }
+            .to_str()
+            .unwrap_or("")
     }
 
     pub(crate) fn has_get_available(&self) -> bool {

@@ -10,7 +10,8 @@ use kernel::prelude::*;
 /// the C core's `remove` attribute returns for any of them.
 pub(crate) fn parse_ulong(s: &[u8]) -> Result<u64> {
     let s = s.strip_prefix(b"+").unwrap_or(s);
-    let (base, digits) = if let Some(rest) = s.strip_prefix(b"0x").or_else(|| s.strip_prefix(b"0X")) {
+    let (base, digits) = if let Some(rest) = s.strip_prefix(b"0x").or_else(|| s.strip_prefix(b"0X"))
+    {
         (16, rest)
     } else if s.len() > 1 && s[0] == b'0' && s[1] != b'\n' {
         (8, &s[1..])
@@ -48,9 +49,28 @@ mod tests {
     #[test]
     fn matches_c_kstrtoull() {
         let inputs: [&[u8]; 22] = [
-            b"1", b"1\n", b"0", b"0\n", b"0x1", b"0X1f", b"+1", b"010", b"08", b"2", b"", b"\n",
-            b"-1", b" 1", b"1 ", b"1x", b"0x", b"abc", b"1\n\n", b"18446744073709551615",
-            b"18446744073709551616", b"0x10000000000000000",
+            b"1",
+            b"1\n",
+            b"0",
+            b"0\n",
+            b"0x1",
+            b"0X1f",
+            b"+1",
+            b"010",
+            b"08",
+            b"2",
+            b"",
+            b"\n",
+            b"-1",
+            b" 1",
+            b"1 ",
+            b"1x",
+            b"0x",
+            b"abc",
+            b"1\n\n",
+            b"18446744073709551615",
+            b"18446744073709551616",
+            b"0x10000000000000000",
         ];
         for input in inputs {
             let mut text = KVec::with_capacity(input.len() + 1, GFP_KERNEL).unwrap_or_default();

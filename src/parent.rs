@@ -260,6 +260,10 @@ static MDEV_TYPE_KTYPE: KobjType<MdevType> =
     KobjType::new(mdev_type_release, &TYPE_SYSFS_OPS, &TYPE_GROUPS);
 
 /// The release of a type's kobject: the last reference to it is gone.
+///
+/// # Safety
+///
+/// Called by the kobject core, once, with the kobject of an added `mdev_type`.
 unsafe extern "C" fn mdev_type_release(kobj: *mut bindings::kobject) {
     // SAFETY: `kobj` is the kobject of an `mdev_type`, released once.
     let parent_dev = unsafe { (*(*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent).dev };
@@ -319,7 +323,8 @@ unsafe fn add_type(
             bindings::kobject_put(&raw mut (*t).kobj);
             return Err(Error::from_errno(ret));
         }
-        (*t).devices_kobj = bindings::kobject_create_and_add(c"devices".as_char_ptr(), &raw mut (*t).kobj);
+        (*t).devices_kobj =
+            bindings::kobject_create_and_add(c"devices".as_char_ptr(), &raw mut (*t).kobj);
         if (*t).devices_kobj.is_null() {
             bindings::kobject_del(&raw mut (*t).kobj);
             bindings::kobject_put(&raw mut (*t).kobj);
@@ -374,7 +379,11 @@ pub(crate) unsafe fn register(
     // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
     unsafe {
         core::ptr::write_bytes(parent, 0, 1);
-        RwSemaphore::init(&raw mut (*parent).unreg_sem, c"&parent->unreg_sem", static_lock_class!());
+        RwSemaphore::init(
+            &raw mut (*parent).unreg_sem,
+            c"&parent->unreg_sem",
+            static_lock_class!(),
+        );
         (*parent).dev = dev;
         (*parent).mdev_driver = drv;
         (*parent).types = types;
@@ -385,7 +394,11 @@ pub(crate) unsafe fn register(
 
     // SAFETY: `dev` is live (caller).
     let kset = unsafe {
-        bindings::kset_create_and_add(c"mdev_supported_types".as_char_ptr(), core::ptr::null(), &raw mut (*dev).kobj)
+        bindings::kset_create_and_add(
+            c"mdev_supported_types".as_char_ptr(),
+            core::ptr::null(),
+            &raw mut (*dev).kobj,
+        )
     };
     if kset.is_null() {
         return Err(ENOMEM);
@@ -459,7 +472,10 @@ mod tests {
         assert_eq!(&type_dir_name(c"mtty", c"1")?[..], b"mtty-1\0");
         assert_eq!(&type_dir_name(c"mdpy", c"vga")?[..], b"mdpy-vga\0");
         assert_eq!(&type_dir_name(c"", c"x")?[..], b"-x\0");
-        assert_eq!(&type_dir_name(c"i915", c"GVTg_V5_4")?[..], b"i915-GVTg_V5_4\0");
+        assert_eq!(
+            &type_dir_name(c"i915", c"GVTg_V5_4")?[..],
+            b"i915-GVTg_V5_4\0"
+        );
         Ok(())
     }
 }

@@ -129,6 +129,11 @@ mod tests {
         _driver: KBox<ffi::mdev_driver>,
     }
 
+    /// A `get_available` that always has four.
+    ///
+    /// # Safety
+    ///
+    /// None: the argument is not used.
     unsafe extern "C" fn four(_t: *mut ffi::mdev_type) -> u32 {
         4
     }

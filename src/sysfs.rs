@@ -21,7 +21,7 @@ use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
 
 /// The size of the buffer sysfs hands to a `show` method.
-const SHOW_BUFFER_SIZE: usize = bindings::PAGE_SIZE as usize;
+const SHOW_BUFFER_SIZE: usize = bindings::PAGE_SIZE;
 
 /// The buffer a `show` method writes into; `write!` to it like to a string.
 pub(crate) struct ShowBuffer<'a> {
@@ -164,7 +164,10 @@ impl<T, const N: usize> AttributeList<T, N> {
             }
             i += 1;
         }
-        assert!(N > 0 && attrs[N - 1].is_none(), "an attribute list ends with None");
+        assert!(
+            N > 0 && attrs[N - 1].is_none(),
+            "an attribute list ends with None"
+        );
         AttributeList(raw, PhantomData)
     }
 }
@@ -185,7 +188,10 @@ impl<T: DeviceObject, const N: usize> AttributeList<OfDevice<T>, N> {
             }
             i += 1;
         }
-        assert!(N > 0 && attrs[N - 1].is_none(), "an attribute list ends with None");
+        assert!(
+            N > 0 && attrs[N - 1].is_none(),
+            "an attribute list ends with None"
+        );
         AttributeList(raw, PhantomData)
     }
 }
@@ -215,6 +221,12 @@ impl<T> AttributeGroup<T> {
     }
 }
 
+/// The group's `is_visible`: asks `T::visibility()`.
+///
+/// # Safety
+///
+/// Called by sysfs with a live kobject of a [`KobjType`] of `T` and one of the group's
+/// attributes.
 unsafe extern "C" fn is_visible_trampoline<T: KobjectObject + Visibility>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::attribute,
@@ -279,7 +291,10 @@ impl<T, const N: usize> GroupList<T, N> {
             }
             i += 1;
         }
-        assert!(N > 0 && groups[N - 1].is_none(), "a group list ends with None");
+        assert!(
+            N > 0 && groups[N - 1].is_none(),
+            "a group list ends with None"
+        );
         GroupList(raw, PhantomData)
     }
 
@@ -288,6 +303,12 @@ impl<T, const N: usize> GroupList<T, N> {
     }
 }
 
+/// The ktype's `show`: calls the attribute's show method.
+///
+/// # Safety
+///
+/// Called by sysfs with a live kobject of a [`KobjType`] of `T`, one of its
+/// attributes and a page-sized buffer.
 unsafe extern "C" fn show_trampoline<T: KobjectObject>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::attribute,
@@ -312,6 +333,12 @@ unsafe extern "C" fn show_trampoline<T: KobjectObject>(
     })
 }
 
+/// The ktype's `store`: calls the attribute's store method.
+///
+/// # Safety
+///
+/// Called by sysfs with a live kobject of a [`KobjType`] of `T`, one of its
+/// attributes and `count` bytes at `buf`.
 unsafe extern "C" fn store_trampoline<T: KobjectObject>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::attribute,
@@ -416,6 +443,12 @@ pub(crate) struct DeviceAttribute<T: DeviceObject> {
 // SAFETY: Immutable after construction; the C side only reads it.
 unsafe impl<T: DeviceObject> Sync for DeviceAttribute<T> {}
 
+/// The device attribute's `store`: calls its store method.
+///
+/// # Safety
+///
+/// Called by the driver core with a live device carrying this attribute and `count`
+/// bytes at `buf`.
 unsafe extern "C" fn device_store_trampoline<T: DeviceObject>(
     dev: *mut bindings::device,
     attr: *mut bindings::device_attribute,
