@@ -40,8 +40,12 @@ pub(crate) fn bus_type() -> *const bindings::bus_type {
 }
 
 /// Whether `dev` is on the mdev bus.
-pub(crate) fn is_mdev(dev: *mut bindings::device) -> bool {
-    // SAFETY: `dev` is a live device.
+///
+/// # Safety
+///
+/// `dev` must be a live device.
+pub(crate) unsafe fn is_mdev(dev: *mut bindings::device) -> bool {
+    // SAFETY: `dev` is live (caller).
     core::ptr::eq(unsafe { (*dev).bus }, bus_type())
 }
 

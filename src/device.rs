@@ -47,6 +47,7 @@ use crate::sysfs::AttributeGroup;
 use crate::sysfs::AttributeList;
 use crate::sysfs::DeviceAttribute;
 use crate::sysfs::DeviceObject;
+use crate::sysfs::DevicePtr;
 use crate::sysfs::GroupList;
 use crate::sysfs::OfDevice;
 use crate::uuid::Uuid;
@@ -64,13 +65,14 @@ pub(crate) struct MdevDevice {
     uuid: Uuid,
 }
 
-// SAFETY: Only devices on the mdev bus, which the core allocates as `MdevDevice`s,
-// carry the `remove` attribute, the only path through which this is called.
+// SAFETY: Every device on the mdev bus is the `raw.dev` of an `MdevDevice` (only the
+// core makes them), and `raw` and `dev` are first fields, so the cast below finds it.
 unsafe impl DeviceObject for MdevDevice {
-    unsafe fn from_device<'a>(dev: *mut bindings::device) -> &'a Self {
-        // SAFETY: `dev` is the device of a live `MdevDevice` (caller); `raw` is its
-        // first field and `dev` the first field of `raw`.
-        unsafe { &*kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>() }
+    unsafe fn from_device(dev: *mut bindings::device) -> NonNull<Self> {
+        let mdev = kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>();
+        // SAFETY: `dev` is not null (caller: it is embedded in an `MdevDevice`), and
+        // neither is the object around it.
+        unsafe { NonNull::new_unchecked(mdev) }
     }
 }
 
@@ -85,8 +87,12 @@ impl MdevDevice {
     }
 
     fn mtype(&self) -> &MdevType {
-        // SAFETY: Set at creation to a type that the mdev holds a reference to, whose
-        // parent cannot finish unregistering while the mdev exists.
+        // SAFETY: Set at creation to a type of a registered parent; the mdev holds a
+        // reference to the type's kobject. The type is vendor memory that stays valid
+        // while the parent is registered, which it is until the mdev is removed: the
+        // last reference of an mdev is put under the parent's gate (see `remove_store`
+        // and `remove_child`), unless someone outside the core holds one, the same
+        // contract as the C core's.
         unsafe { MdevType::from_raw((*self.raw()).type_) }
     }
 
@@ -262,7 +268,9 @@ impl Linked {
     fn activate(self) {
         let mdev = self.mdev();
         mdev.set_active(true);
-        registry::transition(mdev.uuid, State::Creating, State::Active);
+        // Only the creator moves an mdev out of Creating.
+        let moved = registry::transition(mdev.uuid, State::Creating, State::Active);
+        kernel::warn_on!(!moved);
         core::mem::forget(self);
     }
 
@@ -271,11 +279,12 @@ impl Linked {
     /// # Safety
     ///
     /// The caller must have moved the mdev from Active to Removing.
-    unsafe fn reclaim(mdev: &MdevDevice) -> Linked {
-        mdev.set_active(false);
+    unsafe fn reclaim(mdev: NonNull<MdevDevice>) -> Linked {
+        // SAFETY: An active mdev is alive: the device model holds its initial reference.
+        unsafe { mdev.as_ref() }.set_active(false);
         // INVARIANT: An active mdev is added and linked, and the reference `activate`
         // left to the device model is now the caller's (it won the move to Removing).
-        Linked(NonNull::from(mdev))
+        Linked(mdev)
     }
 }
 
@@ -318,30 +327,40 @@ pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
 /// Unlike the C core, a remove that cannot proceed now (`EAGAIN` while the create
 /// still runs, `ENODEV` once the parent is unregistering) keeps the `remove` file:
 /// the user can retry, and an unregistering parent removes the mdev anyway.
+///
+/// The mdev's last reference is put here, under the gate, as in the C core: its
+/// release still needs the parent and the type, which the vendor may free once its
+/// unregistration is through the gate. So nothing of the mdev is touched after its
+/// removal.
 fn remove_store(
-    mdev: &MdevDevice,
+    ptr: DevicePtr<MdevDevice>,
     attr: &DeviceAttribute<MdevDevice>,
     buf: &[u8],
 ) -> Result<usize> {
     if kstrto::parse_ulong(buf)? == 0 {
         return Ok(buf.len());
     }
-    match registry::state(mdev.uuid) {
+    // SAFETY: Until this store removes its own file, it holds the file's active
+    // reference, which keeps `device_del()`, and so the mdev's removal, from completing.
+    let mdev = unsafe { ptr.get() };
+    let (uuid, dev, parent) = (mdev.uuid, mdev.dev(), mdev.mtype().parent());
+    match registry::state(uuid) {
         Some(State::Creating) => return Err(EAGAIN),
         Some(State::Active) => {}
-        // Someone else owns the removal: as in the C core, that is not an error.
+        // The parent's unregistration owns the removal: as in the C core, not an error.
         Some(State::Removing) | None => return Ok(buf.len()),
     }
-    let parent = mdev.mtype().parent();
+    // The parent stays registered while the gate is held.
     let gate = parent.gate().try_read().ok_or(ENODEV)?;
     // SAFETY: Called from this attribute's store on this mdev's device.
-    if !unsafe { attr.remove_self(mdev.dev()) } {
-        // Another writer of this file won; it removes the mdev.
+    if !unsafe { attr.remove_self(dev) } {
+        // Another writer of this file won and removed the mdev: do not touch it.
         return Ok(buf.len());
     }
-    if registry::transition(mdev.uuid, State::Active, State::Removing) {
-        // SAFETY: The move to Removing was ours.
-        drop(unsafe { Linked::reclaim(mdev) });
+    if registry::transition(uuid, State::Active, State::Removing) {
+        // SAFETY: The move to Removing was ours. The mdev is alive: only the owner of
+        // that move puts its initial reference.
+        drop(unsafe { Linked::reclaim(ptr.as_ptr()) });
     }
     drop(gate);
     Ok(buf.len())
@@ -354,15 +373,17 @@ fn remove_store(
 /// Called by `device_for_each_child()` with a live child device, with the parent's
 /// gate held for writing.
 unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void) -> c_int {
-    if bus::is_mdev(dev) {
-        // SAFETY: A device on the mdev bus is an `MdevDevice`; the iteration holds a
-        // reference to it.
-        let mdev = unsafe { MdevDevice::from_device(dev) };
+    // SAFETY: The iteration passes live children.
+    if unsafe { bus::is_mdev(dev) } {
+        // SAFETY: A device on the mdev bus is an `MdevDevice`.
+        let ptr = unsafe { MdevDevice::from_device(dev) };
+        // SAFETY: The iteration holds a reference to the child while this runs.
+        let uuid = unsafe { ptr.as_ref() }.uuid;
         // With the gate held for writing no create or remove is in flight, so every
         // child is Active; the move is still checked, to own the removal.
-        if registry::transition(mdev.uuid, State::Active, State::Removing) {
+        if registry::transition(uuid, State::Active, State::Removing) {
             // SAFETY: The move to Removing was ours.
-            drop(unsafe { Linked::reclaim(mdev) });
+            drop(unsafe { Linked::reclaim(ptr) });
         }
     }
     0

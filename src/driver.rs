@@ -57,9 +57,8 @@ impl VendorDriver {
         }
     }
 
-    fn raw(&self) -> &ffi::mdev_driver {
-        // SAFETY: The vendor does not change a registered driver.
-        unsafe { &*self.0.get() }
+    fn raw(&self) -> *mut ffi::mdev_driver {
+        self.0.get()
     }
 
     /// The embedded `struct device_driver`.
@@ -69,25 +68,27 @@ impl VendorDriver {
     }
 
     /// The `device_api` string.
-    pub(crate) fn device_api(&self) -> &str {
+    pub(crate) fn device_api(&self) -> &CStr {
         // SAFETY: Non-null (checked by `register`), NUL-terminated, lives as long as
-        // the driver.
-        unsafe { CStr::from_char_ptr(self.raw().device_api) }
-            .to_str()
-            .unwrap_or("")
+        // the driver; the field is read through a raw place (the driver core changes
+        // other parts of the struct).
+        unsafe { CStr::from_char_ptr((*self.raw()).device_api) }
     }
 
     pub(crate) fn has_get_available(&self) -> bool {
-        self.raw().get_available.is_some()
+        // SAFETY: Valid (type invariant); the vendor does not change its callbacks.
+        unsafe { (*self.raw()).get_available.is_some() }
     }
 
     pub(crate) fn has_description(&self) -> bool {
-        self.raw().show_description.is_some()
+        // SAFETY: As in `has_get_available`.
+        unsafe { (*self.raw()).show_description.is_some() }
     }
 
     /// The driver's count of available instances of `t`, when it keeps one.
     pub(crate) fn get_available(&self, t: &MdevType) -> Option<u32> {
-        let f = self.raw().get_available?;
+        // SAFETY: As in `has_get_available`.
+        let f = unsafe { (*self.raw()).get_available }?;
         // SAFETY: A registered driver's callback, called with a type of one of its
         // parents, as the header specifies.
         Some(unsafe { f(t.as_raw()) })
@@ -95,7 +96,8 @@ impl VendorDriver {
 
     /// Lets the driver write the description of `t`.
     pub(crate) fn show_description(&self, t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
-        let f = self.raw().show_description.ok_or(EIO)?;
+        // SAFETY: As in `has_get_available`.
+        let f = unsafe { (*self.raw()).show_description }.ok_or(EIO)?;
         // SAFETY: The callback writes at most a page into `buf`, which `out` is.
         let n = unsafe { f(t.as_raw(), out.as_mut_ptr()) };
         out.set_len_from_c(n)
@@ -103,7 +105,8 @@ impl VendorDriver {
 
     /// Calls the driver's `probe` for `mdev`.
     pub(crate) fn probe(&self, mdev: *mut ffi::mdev_device) -> c_int {
-        match self.raw().probe {
+        // SAFETY: As in `has_get_available`.
+        match unsafe { (*self.raw()).probe } {
             // SAFETY: Called by the bus's probe for a device being bound to this driver.
             Some(f) => unsafe { f(mdev) },
             None => 0,
@@ -112,7 +115,8 @@ impl VendorDriver {
 
     /// Calls the driver's `remove` for `mdev`.
     pub(crate) fn remove(&self, mdev: *mut ffi::mdev_device) {
-        if let Some(f) = self.raw().remove {
+        // SAFETY: As in `has_get_available`.
+        if let Some(f) = unsafe { (*self.raw()).remove } {
             // SAFETY: Called by the bus's remove for a device bound to this driver.
             unsafe { f(mdev) }
         }

@@ -2,13 +2,15 @@
 
 //! `kstrtoul(s, 0, &v)` for the `remove` attribute, whose ABI is what that function
 //! accepts: an optional `+`, a number in base 10, 8 (leading `0`) or 16 (leading `0x`),
-//! an optional single trailing newline, nothing else, and no overflow.
+//! an optional single trailing newline, nothing else, and no overflow. Like the C
+//! function, which reads a C string, it stops at the first NUL byte.
 
 use kernel::prelude::*;
 
 /// Parses `s` as `kstrtoul(s, 0, ...)` does; every error is `EINVAL`, which is what
 /// the C core's `remove` attribute returns for any of them.
 pub(crate) fn parse_ulong(s: &[u8]) -> Result<u64> {
+    let s = s.split(|&b| b == 0).next().unwrap_or(s);
     let s = s.strip_prefix(b"+").unwrap_or(s);
     let (base, digits) = if let Some(rest) = s.strip_prefix(b"0x").or_else(|| s.strip_prefix(b"0X"))
     {
@@ -47,7 +49,7 @@ mod tests {
     use kernel::bindings;
 
     #[test]
-    fn matches_c_kstrtoull() {
+    fn matches_c_kstrtoull() -> Result {
         let inputs: [&[u8]; 22] = [
             b"1",
             b"1\n",
@@ -73,9 +75,9 @@ mod tests {
             b"0x10000000000000000",
         ];
         for input in inputs {
-            let mut text = KVec::with_capacity(input.len() + 1, GFP_KERNEL).unwrap_or_default();
-            let _ = text.extend_from_slice(input, GFP_KERNEL);
-            let _ = text.push(0, GFP_KERNEL);
+            let mut text = KVec::with_capacity(input.len() + 1, GFP_KERNEL)?;
+            text.extend_from_slice(input, GFP_KERNEL)?;
+            text.push(0, GFP_KERNEL)?;
             let mut c_value: u64 = 0;
             // SAFETY: `text` is NUL-terminated; `c_value` is writable.
             let c = unsafe { bindings::kstrtoull(text.as_ptr(), 0, &mut c_value) };
@@ -87,5 +89,16 @@ mod tests {
                 Err(_) => assert!(c < 0),
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn stops_at_nul_like_c() {
+        // sysfs passes the whole write, NUL bytes included; the C function sees a
+        // C string, which ends at the first of them.
+        assert_eq!(parse_ulong(b"1\0").ok(), Some(1));
+        assert_eq!(parse_ulong(b"0x10\0garbage").ok(), Some(16));
+        assert!(parse_ulong(b"\0").is_err());
+        assert!(parse_ulong(b"\x001").is_err());
     }
 }

@@ -43,12 +43,17 @@ use crate::sysfs::SysfsOps;
 use crate::sysfs::Visibility;
 use crate::uuid::Uuid;
 
-/// A registered parent: the vendor's `struct mdev_parent`.
+/// A parent: the vendor's `struct mdev_parent`.
 ///
 /// # Invariants
 ///
-/// The parent was filled in by [`register`] and is not unregistered yet: `dev`,
-/// `mdev_driver` and `types` are valid, the gate is initialised.
+/// The parent was filled in by [`register`] (`dev`, `mdev_driver` and `types` are set,
+/// the gate is initialised) and the vendor has not freed it: it is registered, or
+/// being registered or unregistered, or it is used by the release of one of its
+/// mdevs or types, which the gate orders before the end of its unregistration.
+///
+/// Fields are read one at a time through raw places, never through a reference to
+/// the whole struct, because other CPUs change parts of it (the gate, the counter).
 #[repr(transparent)]
 pub(crate) struct Parent(Opaque<ffi::mdev_parent>);
 
@@ -98,13 +103,16 @@ impl Parent {
 
     /// Takes one of the parent's instances; `None` when none is left. Called with the
     /// list lock held, which serialises every change of the counter.
+    ///
+    /// The counter is unsigned in effect, as in the C core (`max_instances` is an
+    /// `unsigned int` stored in an `atomic_t`): only 0 means none left.
     pub(crate) fn take_instance(&self) -> Option<()> {
         let c = self.counter();
         let n = c.load(Ordering::Relaxed);
-        if n <= 0 {
+        if n == 0 {
             return None;
         }
-        c.store(n - 1, Ordering::Relaxed);
+        c.store(n.wrapping_sub(1), Ordering::Relaxed);
         Some(())
     }
 
@@ -118,25 +126,27 @@ impl Parent {
     }
 
     fn types(&self) -> &[*mut ffi::mdev_type] {
-        // SAFETY: Registered: `types` holds `nr_types` pointers to the parent's types
-        // (type invariant); the array is the vendor's and outlives the parent.
+        // SAFETY: `types` holds `nr_types` pointers to the parent's types (type
+        // invariant); the array is the vendor's and outlives the registration. Both
+        // fields are read through raw places.
         unsafe {
-            let p = &*self.raw();
-            if p.types.is_null() {
+            let (types, nr) = ((*self.raw()).types, (*self.raw()).nr_types);
+            if types.is_null() {
                 &[]
             } else {
-                core::slice::from_raw_parts(p.types, p.nr_types as usize)
+                // CAST: A `u32` count fits a `usize` on every architecture Linux has.
+                core::slice::from_raw_parts(types, nr as usize)
             }
         }
     }
 }
 
-/// A type of a registered parent: the vendor's `struct mdev_type`.
+/// A type of a parent: the vendor's `struct mdev_type`.
 ///
 /// # Invariants
 ///
-/// The type was added by [`register`] (its kobject is initialised and its `parent`
-/// set) and its parent is registered.
+/// The type is being added or was added by [`register`] (its `parent` is set) and the
+/// vendor has not freed it (see [`Parent`]). Fields are read through raw places.
 #[repr(transparent)]
 pub(crate) struct MdevType(Opaque<ffi::mdev_type>);
 
@@ -175,13 +185,8 @@ impl MdevType {
         // SAFETY: The vendor sets `sysfs_name` (required) and optionally `pretty_name`
         // to NUL-terminated strings that outlive the type.
         unsafe {
-            let t = &*self.as_raw();
-            let p = if t.pretty_name.is_null() {
-                t.sysfs_name
-            } else {
-                t.pretty_name
-            };
-            CStr::from_char_ptr(p)
+            let (pretty, sysfs) = ((*self.as_raw()).pretty_name, (*self.as_raw()).sysfs_name);
+            CStr::from_char_ptr(if pretty.is_null() { sysfs } else { pretty })
         }
     }
 }
@@ -216,11 +221,16 @@ fn create_store(t: &MdevType, buf: &[u8]) -> Result<usize> {
 }
 
 fn device_api_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
-    writeln!(out, "{}", t.parent().driver().device_api()).map_err(|_| EINVAL)
+    // The bytes as they are, as `%s` prints them.
+    out.write_bytes(t.parent().driver().device_api().to_bytes());
+    out.write_bytes(b"\n");
+    Ok(())
 }
 
 fn name_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
-    writeln!(out, "{}", t.name().to_str().unwrap_or("")).map_err(|_| EINVAL)
+    out.write_bytes(t.name().to_bytes());
+    out.write_bytes(b"\n");
+    Ok(())
 }
 
 fn available_instances_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
@@ -349,10 +359,14 @@ unsafe fn remove_type(t: *mut ffi::mdev_type) {
 }
 
 /// Sends a `KOBJ_CHANGE` uevent with `MDEV_STATE=<state>` on the parent device.
-fn notify(dev: *mut bindings::device, state: &'static CStr) {
+///
+/// # Safety
+///
+/// `dev` must be a live device.
+unsafe fn notify(dev: *mut bindings::device, state: &'static CStr) {
     let mut envp: [*mut c_char; 2] = [state.as_char_ptr().cast_mut(), core::ptr::null_mut()];
-    // SAFETY: `dev` is live; `envp` is NULL-terminated. A failed uevent is not an error
-    // of the registration (the C core ignores it too).
+    // SAFETY: `dev` is live (caller); `envp` is NULL-terminated and only read. A failed
+    // uevent is not an error of the registration (the C core ignores it too).
     unsafe {
         bindings::kobject_uevent_env(
             &raw mut (*dev).kobj,
@@ -405,11 +419,20 @@ pub(crate) unsafe fn register(
     }
     // SAFETY: `parent` is being registered.
     unsafe { (*parent).mdev_types_kset = kset };
+    // CAST: A `u32` count fits a `usize` on every architecture Linux has.
     for i in 0..nr_types as usize {
         // SAFETY: `types` has `nr_types` entries (caller).
         let t = unsafe { *types.add(i) };
         // SAFETY: `t` is a vendor type not in use; `parent` is being registered.
         if let Err(e) = unsafe { add_type(parent, kset, t) } {
+            // The types added so far were usable already: remove what was created on
+            // them, under the gate, as unregistration does.
+            {
+                // SAFETY: Filled in above; not yet visible to the vendor as registered.
+                let p = unsafe { Parent::from_raw(parent) };
+                let gate = p.gate().write();
+                device::remove_all_children(p, &gate);
+            }
             for j in (0..i).rev() {
                 // SAFETY: Types `0..i` were added above.
                 unsafe { remove_type(*types.add(j)) };
@@ -427,7 +450,8 @@ pub(crate) unsafe fn register(
     }
     // SAFETY: `dev` is live.
     unsafe { bindings::_dev_info(dev, c"MDEV: Registered\n".as_char_ptr()) };
-    notify(dev, c"MDEV_STATE=registered");
+    // SAFETY: `dev` is live (caller).
+    unsafe { notify(dev, c"MDEV_STATE=registered") };
     Ok(())
 }
 
@@ -460,7 +484,8 @@ pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
         // SAFETY: Created by `register`; its types are gone.
         unsafe { bindings::kset_unregister((*parent).mdev_types_kset) };
     }
-    notify(dev, c"MDEV_STATE=unregistered");
+    // SAFETY: `dev` outlives the registration (the header's contract).
+    unsafe { notify(dev, c"MDEV_STATE=unregistered") };
 }
 
 #[kunit_tests(mdev_rs_type_name)]

@@ -125,7 +125,8 @@ mod tests {
     /// A parent as far as the registry sees it: a driver (with or without
     /// `get_available`) and the instance counter.
     struct FakeParent {
-        parent: KBox<ffi::mdev_parent>,
+        ptr: *mut ffi::mdev_parent,
+        _parent: KBox<ffi::mdev_parent>,
         _driver: KBox<ffi::mdev_driver>,
     }
 
@@ -155,7 +156,8 @@ mod tests {
         // CAST: Small test values.
         parent.available_instances.counter = max_instances as i32;
         Ok(FakeParent {
-            parent,
+            ptr: &raw mut *parent,
+            _parent: parent,
             _driver: driver,
         })
     }
@@ -165,7 +167,7 @@ mod tests {
             // SAFETY: The registry only uses a parent's driver and instance counter,
             // which are set up; the parent lives as long as `self`, and is only
             // changed through the counter's atomic accesses.
-            unsafe { Parent::from_raw(core::ptr::from_ref(&*self.parent).cast_mut()) }
+            unsafe { Parent::from_raw(self.ptr) }
         }
     }
 

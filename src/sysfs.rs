@@ -12,6 +12,7 @@
 
 use core::fmt;
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::error::from_result;
@@ -44,24 +45,31 @@ impl ShowBuffer<'_> {
     /// negative errno.
     pub(crate) fn set_len_from_c(&mut self, n: isize) -> Result {
         if n < 0 {
-            // CAST: A negative errno fits an i32.
-            return Err(Error::from_errno(n as i32));
+            return Err(i32::try_from(n).map_or(EINVAL, Error::from_errno));
         }
-        // CAST: Non-negative, checked above.
-        self.len = (n as usize).min(self.buf.len());
+        // The C function may claim more than the page it had; sysfs would refuse that.
+        self.len = usize::try_from(n).map_err(|_| EINVAL)?.min(self.buf.len());
         Ok(())
     }
 }
 
-impl fmt::Write for ShowBuffer<'_> {
-    /// Appends, keeping the last byte for the terminating NUL as `sysfs_emit` does;
-    /// what does not fit is cut off.
-    fn write_str(&mut self, s: &str) -> fmt::Result {
+impl ShowBuffer<'_> {
+    /// Appends raw bytes, keeping the last byte for the terminating NUL as
+    /// `sysfs_emit` does; what does not fit is cut off.
+    pub(crate) fn write_bytes(&mut self, b: &[u8]) {
         let room = self.buf.len().saturating_sub(self.len + 1);
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        let n = b.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
         self.len += n;
-        self.buf[self.len] = 0;
+        if let Some(end) = self.buf.get_mut(self.len) {
+            *end = 0;
+        }
+    }
+}
+
+impl fmt::Write for ShowBuffer<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.write_bytes(s.as_bytes());
         Ok(())
     }
 }
@@ -113,7 +121,7 @@ const fn raw_attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
     raw
 }
 
-impl<T> Attribute<T> {
+impl<T: KobjectObject> Attribute<T> {
     /// A read-only attribute (mode 0444).
     pub(crate) const fn read_only(name: &'static CStr, show: ShowFn<T>) -> Self {
         Attribute {
@@ -153,7 +161,7 @@ pub(crate) struct AttributeList<T: 'static, const N: usize>(
 // SAFETY: The list only holds pointers to immutable statics.
 unsafe impl<T, const N: usize> Sync for AttributeList<T, N> {}
 
-impl<T, const N: usize> AttributeList<T, N> {
+impl<T: KobjectObject, const N: usize> AttributeList<T, N> {
     /// Builds the list; `attrs` must end with `None`.
     pub(crate) const fn new(attrs: [Option<&'static Attribute<T>>; N]) -> Self {
         let mut raw = [core::ptr::null(); N];
@@ -414,19 +422,53 @@ impl<T: KobjectObject> KobjType<T> {
 ///
 /// # Safety
 ///
-/// `from_device` must only be called with devices that are embedded in a `Self`.
+/// `from_device` must return the object that embeds `dev`, for devices that are
+/// embedded in a `Self`.
 pub(crate) unsafe trait DeviceObject: Sized + 'static {
     /// The object that embeds `dev`.
     ///
     /// # Safety
     ///
-    /// `dev` must be embedded in a live `Self` that stays alive for `'a`.
-    unsafe fn from_device<'a>(dev: *mut bindings::device) -> &'a Self;
+    /// `dev` must be embedded in a `Self`.
+    unsafe fn from_device(dev: *mut bindings::device) -> NonNull<Self>;
+}
+
+/// The object a device attribute's store runs on, as a pointer.
+///
+/// A store may end the object's life (the mdev `remove` attribute does: its last
+/// `put_device()` must happen where the C core's does, under the parent's gate), so it
+/// gets no reference, which would have to stay valid for the whole call.
+pub(crate) struct DevicePtr<T>(NonNull<T>);
+
+impl<T> Clone for DevicePtr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for DevicePtr<T> {}
+
+impl<T> DevicePtr<T> {
+    /// The object.
+    ///
+    /// # Safety
+    ///
+    /// The object must stay alive for `'a`. It is alive while the store holds the
+    /// attribute file's active reference, i.e. until the store removes its own file.
+    pub(crate) unsafe fn get<'a>(self) -> &'a T {
+        // SAFETY: Alive for `'a` (caller).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// The object as a raw pointer.
+    pub(crate) fn as_ptr(self) -> NonNull<T> {
+        self.0
+    }
 }
 
 /// A store method of a device attribute; it gets the attribute to be able to remove
 /// its own file.
-pub(crate) type DeviceStoreFn<T> = fn(&T, &DeviceAttribute<T>, &[u8]) -> Result<usize>;
+pub(crate) type DeviceStoreFn<T> = fn(DevicePtr<T>, &DeviceAttribute<T>, &[u8]) -> Result<usize>;
 
 /// A write-only attribute of devices embedded in `T`s.
 ///
@@ -455,26 +497,17 @@ unsafe extern "C" fn device_store_trampoline<T: DeviceObject>(
     buf: *const c_char,
     count: usize,
 ) -> isize {
-    // A store may remove, and so release, the very device it is called for (the mdev
-    // `remove` attribute does): hold a reference for as long as the `&T` below lives.
-    // SAFETY: The driver core calls store on a live device.
-    unsafe { bindings::get_device(dev) };
-    let ret = {
-        // SAFETY: The device carries this attribute, so it is embedded in a `T` (type
-        // invariant); `count` bytes are at `buf`; the reference above keeps it alive.
-        let (obj, attr, data) = unsafe {
-            (
-                T::from_device(dev),
-                &*attr.cast::<DeviceAttribute<T>>(),
-                core::slice::from_raw_parts(buf.cast::<u8>(), count),
-            )
-        };
-        // CAST: At most `count` bytes, bounded by `PAGE_SIZE`.
-        from_result(|| (attr.store)(obj, attr, data).map(|n| n as isize))
+    // SAFETY: The device carries this attribute, so it is embedded in a `T` (type
+    // invariant of `DeviceAttribute<T>`); `count` bytes are at `buf`.
+    let (obj, attr, data) = unsafe {
+        (
+            DevicePtr(T::from_device(dev)),
+            &*attr.cast::<DeviceAttribute<T>>(),
+            core::slice::from_raw_parts(buf.cast::<u8>(), count),
+        )
     };
-    // SAFETY: Pairs with the get_device() above; nothing refers to the device any more.
-    unsafe { bindings::put_device(dev) };
-    ret
+    // CAST: At most `count` bytes, bounded by `PAGE_SIZE`.
+    from_result(|| (attr.store)(obj, attr, data).map(|n| n as isize))
 }
 
 impl<T: DeviceObject> DeviceAttribute<T> {

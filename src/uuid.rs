@@ -127,7 +127,7 @@ mod tests {
     }
 
     #[test]
-    fn matches_c_guid_parse() {
+    fn matches_c_guid_parse() -> Result {
         // The C parser is the reference: compare on valid and invalid inputs.
         let inputs: [&[u8]; 8] = [
             TEXT,
@@ -140,9 +140,9 @@ mod tests {
             b"83b8f4f2-509f-382f-3c1e-e6bfe0fa1001xyz",
         ];
         for input in inputs {
-            let mut text = KVec::with_capacity(input.len() + 1, GFP_KERNEL).unwrap_or_default();
-            let _ = text.extend_from_slice(input, GFP_KERNEL);
-            let _ = text.push(0, GFP_KERNEL);
+            let mut text = KVec::with_capacity(input.len() + 1, GFP_KERNEL)?;
+            text.extend_from_slice(input, GFP_KERNEL)?;
+            text.push(0, GFP_KERNEL)?;
             let mut guid = bindings::guid_t { b: [0; 16] };
             // SAFETY: `text` is NUL-terminated; `guid` is writable.
             let c = unsafe { bindings::guid_parse(text.as_ptr(), &mut guid) };
@@ -156,6 +156,7 @@ mod tests {
                 }
             }
         }
+        Ok(())
     }
 
     #[test]
