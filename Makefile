@@ -22,7 +22,7 @@ clippy:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) LLVM=$(LLVM) CLIPPY=1 modules
 
 # The kernel's rustfmt configuration, from the source tree the build was made from.
-RUST_CRATES := src/mdev_core.rs
+RUST_CRATES := src/mdev_core.rs samples/mtty_rs.rs
 RUSTFMT_CONFIG = $(KDIR)/source/.rustfmt.toml
 
 rustfmt:

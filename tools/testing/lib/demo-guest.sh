@@ -1,20 +1,22 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# The guest half of tools/testing/demo. Argument: the vendor module to load.
+# The guest half of tools/testing/demo. Arguments: the vendor modules to show, in turn.
 set -e
-vendor=${1:-mtty}
 uuid=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 step() { printf '\n=== %s\n' "$*"; }
 
-step "mdev core: $(for m in mdev mdev_rs; do [ -d /sys/module/$m ] && echo $m; done)"
-step "modprobe $vendor"
-modprobe "$vendor"
-parent=$(ls /sys/class/mdev_bus | head -n 1)
-types=/sys/class/mdev_bus/$parent/mdev_supported_types
-type=$(ls "$types" | head -n 1)
-for t in "$types"/*; do
-	printf '%s: name=%s available_instances=%s device_api=%s\n' "$(basename "$t")" \
-		"$(cat "$t/name")" "$(cat "$t/available_instances")" "$(cat "$t/device_api")"
+[ $# -gt 0 ] || set -- mtty
+for vendor in "$@"; do
+
+	step "mdev core: $(for m in mdev mdev_rs; do [ -d /sys/module/$m ] && echo $m; done)"
+	step "modprobe $vendor"
+	modprobe "$vendor"
+	parent=$(basename "$(ls -d /sys/class/mdev_bus/* | head -n 1)")
+	types=/sys/class/mdev_bus/$parent/mdev_supported_types
+	type=$(ls "$types" | head -n 1)
+	for t in "$types"/*; do
+		printf '%s: name=%s available_instances=%s device_api=%s\n' "$(basename "$t")" \
+			"$(cat "$t/name")" "$(cat "$t/available_instances")" "$(cat "$t/device_api")"
 done
 
 step "echo $uuid > $types/$type/create"
@@ -40,3 +42,4 @@ echo "$type/available_instances: $(cat "$types/$type/available_instances")"
 step "rmmod $vendor"
 rmmod "$vendor"
 echo "parents left: $(ls /sys/class/mdev_bus | wc -l)"
+done

@@ -120,6 +120,29 @@ pub static PROFILES: &[Profile] = &[
         vfio: true,
         vendor_attr: None,
     },
+    Profile {
+        id: "mtty_rs",
+        module: "mtty_rs",
+        parent: "mtty_rs",
+        parent_devpath: "/sys/devices/virtual/mtty_rs/mtty_rs",
+        driver: "mtty_rs",
+        device_api: "vfio-pci",
+        types: &[
+            TypeSpec {
+                dir: "mtty_rs-1",
+                name: "Single port serial",
+                description: None,
+            },
+            TypeSpec {
+                dir: "mtty_rs-2",
+                name: "Dual port serial",
+                description: None,
+            },
+        ],
+        exhausted: Errno::ENOSPC,
+        vfio: false,
+        vendor_attr: None,
+    },
 ];
 
 /// The profile called `id`.

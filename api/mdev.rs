@@ -1,0 +1,300 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A safe Rust API for mdev vendor drivers, over the C ABI of `include/linux/mdev.h`.
+//!
+//! Because it only uses that ABI, a vendor driver written with it loads on any mdev
+//! core: the kernel's C core and this project's Rust core alike.
+//!
+//! A vendor driver implements [`Driver`] and keeps a [`Registration`] for as long as it
+//! wants its mediated devices to exist. The registration owns everything the header
+//! asks a vendor to provide: the `struct mdev_driver`, a parent device with a clean
+//! name (a class device named after the driver, so its types are `<name>-<type>`), the
+//! `struct mdev_parent` and the `struct mdev_type`s. Dropping it unregisters the
+//! parent, which removes every mdev (waiting for creates and removes in flight), then
+//! the parent device and the driver.
+//!
+//! Per-mdev data is what [`Driver::probe`] returns; it lives until [`Driver::remove`],
+//! which gets it back. The core calls both with the parent's gate held, and never with
+//! its list lock held.
+//!
+//! Using this module: the crate provides `crate::mdev_bindings`, the bindgen output of
+//! `mdev_bindings.mk`, and includes this file as a module.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use kernel::bindings;
+use kernel::error::from_err_ptr;
+use kernel::error::to_result;
+use kernel::error::VTABLE_DEFAULT_ERROR;
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+use crate::mdev_bindings as ffi;
+
+/// One type of mediated device a driver offers.
+pub(crate) struct TypeSpec {
+    /// The type's name in sysfs, after `<driver name>-`.
+    pub(crate) sysfs_name: &'static CStr,
+    /// The type's human-readable name (its `name` attribute).
+    pub(crate) pretty_name: &'static CStr,
+}
+
+/// A mediated device, as a vendor driver sees it in its callbacks.
+#[repr(transparent)]
+pub(crate) struct Device(Opaque<ffi::mdev_device>);
+
+impl Device {
+    /// # Safety
+    ///
+    /// `ptr` must point to an mdev that stays alive for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut ffi::mdev_device) -> &'a Device {
+        // SAFETY: Transparent wrapper; alive for `'a` (caller).
+        unsafe { &*ptr.cast::<Device>() }
+    }
+
+    fn dev(&self) -> *mut bindings::device {
+        // SAFETY: The mdev is alive (`from_raw`'s contract).
+        unsafe { &raw mut (*self.0.get()).dev }
+    }
+}
+
+/// A vendor driver of mediated devices.
+#[vtable]
+pub(crate) trait Driver: Send + Sync + Sized + 'static {
+    /// What the driver keeps per mdev, from [`Driver::probe`] to [`Driver::remove`].
+    type Data: Send + Sync + 'static;
+
+    /// The driver's name: of its `struct mdev_driver`, of its parent device and of
+    /// that device's class; its types appear as `<NAME>-<sysfs_name>`.
+    const NAME: &'static CStr;
+    /// The `device_api` of its types (`vfio-pci`, ...).
+    const DEVICE_API: &'static CStr;
+    /// Its types.
+    const TYPES: &'static [TypeSpec];
+    /// When the driver has no `get_available`, the core counts instances: how many
+    /// the parent has, shared by all types.
+    const MAX_INSTANCES: u32 = 0;
+
+    /// A new mdev of type `TYPES[ty]` is being created. Called with the parent's gate
+    /// held for reading and the mdev's device lock held. An error fails the create.
+    fn probe(&self, mdev: &Device, ty: usize) -> Result<KBox<Self::Data>>;
+
+    /// The mdev goes away; `data` is what `probe` returned. Called with the parent's
+    /// gate held and the mdev's device lock held.
+    fn remove(&self, mdev: &Device, data: KBox<Self::Data>);
+
+    /// How many more mdevs of type `TYPES[ty]` can be created. Called with no core
+    /// lock held. A driver that has it enforces its limit in `probe`.
+    fn get_available(&self, _ty: usize) -> u32 {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
+
+/// What a [`Registration`] keeps on the heap, at a stable address: the C structs the
+/// core holds pointers to, and the driver.
+///
+/// # Invariants
+///
+/// Once registered, `driver`, `parent` and `types` are registered with the core, and
+/// `types_ptrs[i]` points to `types[i]`.
+struct Inner<T: Driver> {
+    driver: Opaque<ffi::mdev_driver>,
+    parent: Opaque<ffi::mdev_parent>,
+    /// The storage `type_ptrs` points into; never read, only kept.
+    _types: KVec<Opaque<ffi::mdev_type>>,
+    type_ptrs: KVec<*mut ffi::mdev_type>,
+    class: *mut bindings::class,
+    dev: *mut bindings::device,
+    driver_registered: bool,
+    parent_registered: bool,
+    data: T,
+}
+
+/// A registered vendor driver with its parent and types; unregistered when dropped.
+pub(crate) struct Registration<T: Driver> {
+    inner: NonNull<Inner<T>>,
+    // Registered: `inner` must stay where it is.
+    _pin: PhantomData<Pin<KBox<Inner<T>>>>,
+}
+
+// SAFETY: The registration only hands out `&T` (which is `Sync`) and unregisters on
+// drop, which may happen on any thread.
+unsafe impl<T: Driver> Send for Registration<T> {}
+// SAFETY: As above.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+/// The registration that owns `mdev`'s parent.
+///
+/// # Safety
+///
+/// `mtype` must be a type of a registered `Registration<T>`.
+unsafe fn inner_of_type<'a, T: Driver>(mtype: *mut ffi::mdev_type) -> (&'a Inner<T>, usize) {
+    // SAFETY: The type's parent is `Inner<T>::parent` of a live registration (caller).
+    let inner = unsafe {
+        let parent = (*mtype).parent;
+        &*kernel::container_of!(parent.cast::<Opaque<ffi::mdev_parent>>(), Inner<T>, parent)
+    };
+    let ty = inner
+        .type_ptrs
+        .iter()
+        .position(|&p| core::ptr::eq(p, mtype))
+        .unwrap_or(0);
+    (inner, ty)
+}
+
+/// # Safety
+///
+/// Called by the core for a new mdev of one of a `Registration<T>`'s types.
+unsafe extern "C" fn probe_callback<T: Driver>(mdev: *mut ffi::mdev_device) -> kernel::ffi::c_int {
+    // SAFETY: The mdev is alive during probe; its type is one of ours (caller).
+    let (inner, ty, dev) = unsafe {
+        let (inner, ty) = inner_of_type::<T>((*mdev).type_);
+        (inner, ty, Device::from_raw(mdev))
+    };
+    match inner.data.probe(dev, ty) {
+        Ok(data) => {
+            // SAFETY: The device is being bound to this driver; its driver data is ours
+            // until `remove_callback` takes it back.
+            unsafe { bindings::dev_set_drvdata(dev.dev(), KBox::into_raw(data).cast()) };
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the core for a bound mdev of one of a `Registration<T>`'s types.
+unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
+    // SAFETY: As in `probe_callback`; the driver data was set by a successful probe
+    // (remove is only called for bound devices) and is taken back once, here.
+    unsafe {
+        let (inner, _) = inner_of_type::<T>((*mdev).type_);
+        let dev = Device::from_raw(mdev);
+        let data = KBox::from_raw(bindings::dev_get_drvdata(dev.dev()).cast::<T::Data>());
+        bindings::dev_set_drvdata(dev.dev(), core::ptr::null_mut());
+        inner.data.remove(dev, data);
+    }
+}
+
+/// # Safety
+///
+/// Called by the core with a type of a `Registration<T>`.
+unsafe extern "C" fn get_available_callback<T: Driver>(mtype: *mut ffi::mdev_type) -> u32 {
+    // SAFETY: The type is one of ours (caller).
+    let (inner, ty) = unsafe { inner_of_type::<T>(mtype) };
+    inner.data.get_available(ty)
+}
+
+impl<T: Driver> Registration<T> {
+    /// Registers `data` as a vendor driver, creates its parent device and registers
+    /// the parent with its types. `module` is the vendor's module.
+    pub(crate) fn new(data: T, module: &'static ThisModule) -> Result<Self> {
+        let mut types = KVec::with_capacity(T::TYPES.len(), GFP_KERNEL)?;
+        let mut type_ptrs = KVec::with_capacity(T::TYPES.len(), GFP_KERNEL)?;
+        for spec in T::TYPES {
+            let t = Opaque::<ffi::mdev_type>::zeroed();
+            // SAFETY: `t` is not shared yet.
+            unsafe {
+                (*t.get()).sysfs_name = spec.sysfs_name.as_char_ptr();
+                (*t.get()).pretty_name = spec.pretty_name.as_char_ptr();
+            }
+            types.push(t, GFP_KERNEL)?;
+        }
+        for t in types.iter() {
+            type_ptrs.push(t.get(), GFP_KERNEL)?;
+        }
+        let inner = KBox::new(
+            Inner {
+                driver: Opaque::zeroed(),
+                parent: Opaque::zeroed(),
+                _types: types,
+                type_ptrs,
+                class: core::ptr::null_mut(),
+                dev: core::ptr::null_mut(),
+                driver_registered: false,
+                parent_registered: false,
+                data,
+            },
+            GFP_KERNEL,
+        )?;
+        let inner = NonNull::new(KBox::into_raw(inner)).ok_or(ENOMEM)?;
+        // From here on, `Registration`'s drop undoes what was done, whatever it was.
+        let reg = Registration {
+            inner,
+            _pin: PhantomData,
+        };
+        // SAFETY: `inner` is ours and not shared until registered.
+        unsafe { reg.register(module)? };
+        Ok(reg)
+    }
+
+    /// # Safety
+    ///
+    /// Called once, from `new`, before anything else knows the registration.
+    unsafe fn register(&self, module: &'static ThisModule) -> Result {
+        let inner = self.inner.as_ptr();
+        // SAFETY: `inner` is valid and ours (caller); each step is undone by `drop`,
+        // which checks what was done.
+        unsafe {
+            let drv = (*inner).driver.get();
+            (*drv).device_api = T::DEVICE_API.as_char_ptr();
+            (*drv).max_instances = T::MAX_INSTANCES;
+            (*drv).probe = Some(probe_callback::<T>);
+            (*drv).remove = Some(remove_callback::<T>);
+            if T::HAS_GET_AVAILABLE {
+                (*drv).get_available = Some(get_available_callback::<T>);
+            }
+            (*drv).driver.name = T::NAME.as_char_ptr();
+            (*drv).driver.owner = module.as_ptr();
+            to_result(ffi::mdev_register_driver(drv))?;
+            (*inner).driver_registered = true;
+
+            (*inner).class = from_err_ptr(bindings::class_create(T::NAME.as_char_ptr()))?;
+            (*inner).dev = from_err_ptr(bindings::device_create(
+                (*inner).class,
+                core::ptr::null_mut(),
+                0,
+                core::ptr::null_mut(),
+                c"%s".as_char_ptr(),
+                T::NAME.as_char_ptr(),
+            ))?;
+            // CAST: At most a handful of types.
+            let nr = (*inner).type_ptrs.len() as u32;
+            to_result(ffi::mdev_register_parent(
+                (*inner).parent.get(),
+                (*inner).dev,
+                drv,
+                (*inner).type_ptrs.as_mut_ptr(),
+                nr,
+            ))?;
+            (*inner).parent_registered = true;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        let inner = self.inner.as_ptr();
+        // SAFETY: `inner` is ours; each step is undone only if it was done, in the
+        // reverse order of `register`.
+        unsafe {
+            if (*inner).parent_registered {
+                // Removes every mdev, waiting for creates and removes in flight.
+                ffi::mdev_unregister_parent((*inner).parent.get());
+            }
+            if !(*inner).dev.is_null() {
+                bindings::device_unregister((*inner).dev);
+            }
+            if !(*inner).class.is_null() {
+                bindings::class_destroy((*inner).class);
+            }
+            if (*inner).driver_registered {
+                ffi::mdev_unregister_driver((*inner).driver.get());
+            }
+            drop(KBox::from_raw(inner));
+        }
+    }
+}
