@@ -20,14 +20,18 @@
 //! Using this module: the crate provides `crate::mdev_bindings`, the bindgen output of
 //! `mdev_bindings.mk`, and includes this file as a module.
 
+use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::error::from_err_ptr;
+use kernel::error::from_result;
 use kernel::error::to_result;
 use kernel::error::VTABLE_DEFAULT_ERROR;
+use kernel::ffi::c_char;
 use kernel::prelude::*;
+use kernel::str::as_char_ptr_in_const_context;
 use kernel::types::Opaque;
 
 use crate::mdev_bindings as ffi;
@@ -75,14 +79,18 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// When the driver has no `get_available`, the core counts instances: how many
     /// the parent has, shared by all types.
     const MAX_INSTANCES: u32 = 0;
+    /// Per-mdev vendor attribute groups, ending with `None`. Their files exist only
+    /// while the mdev is bound: created after `probe`, removed (waiting for the
+    /// stores in flight) before `remove`.
+    const ATTRIBUTE_GROUPS: &'static [Option<&'static AttributeGroup<Self>>] = &[None];
 
     /// A new mdev of type `TYPES[ty]` is being created. Called with the parent's gate
     /// held for reading and the mdev's device lock held. An error fails the create.
-    fn probe(&self, mdev: &Device, ty: usize) -> Result<KBox<Self::Data>>;
+    fn probe(&self, mdev: &Device, ty: usize) -> Result<Pin<KBox<Self::Data>>>;
 
     /// The mdev goes away; `data` is what `probe` returned. Called with the parent's
     /// gate held and the mdev's device lock held.
-    fn remove(&self, mdev: &Device, data: KBox<Self::Data>);
+    fn remove(&self, mdev: &Device, data: Pin<KBox<Self::Data>>);
 
     /// How many more mdevs of type `TYPES[ty]` can be created. Called with no core
     /// lock held. A driver that has it enforces its limit in `probe`.
@@ -154,9 +162,12 @@ unsafe extern "C" fn probe_callback<T: Driver>(mdev: *mut ffi::mdev_device) -> k
     };
     match inner.data.probe(dev, ty) {
         Ok(data) => {
+            // SAFETY: `data` stays pinned: it is only given back, as a `Pin`, by
+            // `remove_callback`.
+            let data = KBox::into_raw(unsafe { Pin::into_inner_unchecked(data) });
             // SAFETY: The device is being bound to this driver; its driver data is ours
             // until `remove_callback` takes it back.
-            unsafe { bindings::dev_set_drvdata(dev.dev(), KBox::into_raw(data).cast()) };
+            unsafe { bindings::dev_set_drvdata(dev.dev(), data.cast()) };
             0
         }
         Err(e) => e.to_errno(),
@@ -174,7 +185,7 @@ unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
         let dev = Device::from_raw(mdev);
         let data = KBox::from_raw(bindings::dev_get_drvdata(dev.dev()).cast::<T::Data>());
         bindings::dev_set_drvdata(dev.dev(), core::ptr::null_mut());
-        inner.data.remove(dev, data);
+        inner.data.remove(dev, Pin::new_unchecked(data));
     }
 }
 
@@ -247,6 +258,12 @@ impl<T: Driver> Registration<T> {
                 (*drv).get_available = Some(get_available_callback::<T>);
             }
             (*drv).driver.name = T::NAME.as_char_ptr();
+            if !matches!(T::ATTRIBUTE_GROUPS.last(), Some(None)) {
+                return Err(EINVAL);
+            }
+            // CAST: `Option<&AttributeGroup<T>>` is a nullable pointer to a transparent
+            // `attribute_group`, so the slice is the NULL-terminated array C wants.
+            (*drv).driver.dev_groups = T::ATTRIBUTE_GROUPS.as_ptr().cast();
             (*drv).driver.owner = module.as_ptr();
             to_result(ffi::mdev_register_driver(drv))?;
             (*inner).driver_registered = true;
@@ -296,5 +313,172 @@ impl<T: Driver> Drop for Registration<T> {
             }
             drop(KBox::from_raw(inner));
         }
+    }
+}
+
+/// What a vendor attribute's `show` writes into; `write!` to it like to a string.
+pub(crate) struct ShowBuffer<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl fmt::Write for ShowBuffer<'_> {
+    /// Appends, keeping the last byte for the terminating NUL as `sysfs_emit` does;
+    /// what does not fit is cut off.
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.buf.len().saturating_sub(self.len + 1);
+        let n = s.len().min(room);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        if let Some(end) = self.buf.get_mut(self.len) {
+            *end = 0;
+        }
+        Ok(())
+    }
+}
+
+/// A vendor attribute's `show`: gets the driver and the mdev's data.
+pub(crate) type ShowFn<T> = fn(&T, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
+/// A vendor attribute's `store`: gets the driver, the mdev's data and what was written;
+/// returns how much it consumed.
+pub(crate) type StoreFn<T> = fn(&T, &<T as Driver>::Data, &[u8]) -> Result<usize>;
+
+/// A per-mdev vendor attribute of driver `T`.
+///
+/// # Invariants
+///
+/// `raw` is the first field, so a pointer to it is a pointer to the `Attribute<T>`; it
+/// is only registered (through [`Driver::ATTRIBUTE_GROUPS`]) on mdevs bound to `T`.
+#[repr(C)]
+pub(crate) struct Attribute<T: Driver> {
+    raw: bindings::device_attribute,
+    show: Option<ShowFn<T>>,
+    store: Option<StoreFn<T>>,
+}
+
+// SAFETY: Immutable after construction; the C side only reads it.
+unsafe impl<T: Driver> Sync for Attribute<T> {}
+
+/// The driver and the data of a bound mdev of `T`, from its device.
+///
+/// # Safety
+///
+/// `dev` must be an mdev bound to a registered `T`, with its driver data set by
+/// `probe_callback`, and stay so for `'a`.
+unsafe fn bound<'a, T: Driver>(dev: *mut bindings::device) -> (&'a T, &'a T::Data) {
+    // SAFETY: `dev` is the `dev` of an mdev of one of `T`'s types, bound (caller).
+    unsafe {
+        let mdev = kernel::container_of!(dev, ffi::mdev_device, dev);
+        let (inner, _) = inner_of_type::<T>((*mdev).type_);
+        (
+            &inner.data,
+            &*bindings::dev_get_drvdata(dev).cast::<T::Data>(),
+        )
+    }
+}
+
+/// # Safety
+///
+/// Called by the driver core on a bound mdev of `T` for one of its attributes, with a
+/// page-sized buffer.
+unsafe extern "C" fn show_trampoline<T: Driver>(
+    dev: *mut bindings::device,
+    attr: *mut bindings::device_attribute,
+    buf: *mut c_char,
+) -> isize {
+    // SAFETY: The attribute's file exists only while the mdev is bound (its group is
+    // removed, waiting for this call, before `remove`); `attr` is an `Attribute<T>`
+    // (type invariant); `buf` is a page.
+    let ((driver, data), attr, buf) = unsafe {
+        (
+            bound::<T>(dev),
+            &*attr.cast::<Attribute<T>>(),
+            core::slice::from_raw_parts_mut(buf.cast::<u8>(), bindings::PAGE_SIZE),
+        )
+    };
+    from_result(|| {
+        let show = attr.show.ok_or(EIO)?;
+        let mut out = ShowBuffer { buf, len: 0 };
+        show(driver, data, &mut out)?;
+        // CAST: At most a page.
+        Ok(out.len as isize)
+    })
+}
+
+/// # Safety
+///
+/// Called by the driver core on a bound mdev of `T` for one of its attributes, with
+/// `count` bytes at `buf`.
+unsafe extern "C" fn store_trampoline<T: Driver>(
+    dev: *mut bindings::device,
+    attr: *mut bindings::device_attribute,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    // SAFETY: As in `show_trampoline`; `count` bytes are at `buf`.
+    let ((driver, data), attr, input) = unsafe {
+        (
+            bound::<T>(dev),
+            &*attr.cast::<Attribute<T>>(),
+            core::slice::from_raw_parts(buf.cast::<u8>(), count),
+        )
+    };
+    from_result(|| {
+        let store = attr.store.ok_or(EIO)?;
+        // CAST: At most `count` bytes, bounded by a page.
+        store(driver, data, input).map(|n| n as isize)
+    })
+}
+
+impl<T: Driver> Attribute<T> {
+    /// An attribute named `name`: readable (0444) with a `show`, writable by root
+    /// (0200) with a `store`.
+    pub(crate) const fn new(
+        name: &'static CStr,
+        show: Option<ShowFn<T>>,
+        store: Option<StoreFn<T>>,
+    ) -> Self {
+        // SAFETY: All-zero is a valid `device_attribute` (no name, no methods); a static
+        // attribute's lockdep key is its own static `skey`, which sysfs uses when `key`
+        // is null.
+        let mut raw: bindings::device_attribute = unsafe { core::mem::zeroed() };
+        raw.attr.name = as_char_ptr_in_const_context(name);
+        raw.attr.mode =
+            if show.is_some() { 0o444 } else { 0 } | if store.is_some() { 0o200 } else { 0 };
+        if show.is_some() {
+            raw.__bindgen_anon_1.show = Some(show_trampoline::<T>);
+        }
+        if store.is_some() {
+            raw.__bindgen_anon_2.store = Some(store_trampoline::<T>);
+        }
+        Attribute { raw, show, store }
+    }
+}
+
+/// A group of vendor attributes of `T`, in a subdirectory of the mdev.
+#[repr(transparent)]
+pub(crate) struct AttributeGroup<T: Driver>(bindings::attribute_group, PhantomData<T>);
+
+// SAFETY: Immutable after construction; the C side only reads it.
+unsafe impl<T: Driver> Sync for AttributeGroup<T> {}
+
+impl<T: Driver> AttributeGroup<T> {
+    /// The group `name` (a subdirectory of the mdev) of `attrs`, which ends with `None`.
+    pub(crate) const fn new(
+        name: &'static CStr,
+        attrs: &'static [Option<&'static Attribute<T>>],
+    ) -> Self {
+        assert!(
+            !attrs.is_empty() && attrs[attrs.len() - 1].is_none(),
+            "an attribute list ends with None"
+        );
+        // SAFETY: All-zero is a valid `attribute_group`.
+        let mut raw: bindings::attribute_group = unsafe { core::mem::zeroed() };
+        raw.name = as_char_ptr_in_const_context(name);
+        // CAST: `Option<&Attribute<T>>` is a nullable pointer to an `Attribute<T>`, whose
+        // first field is its `device_attribute`, whose first field is its `attribute`: the
+        // slice is the NULL-terminated array of `attribute *` C wants.
+        raw.__bindgen_anon_2.attrs = attrs.as_ptr().cast_mut().cast();
+        AttributeGroup(raw, PhantomData)
     }
 }

@@ -8,11 +8,28 @@
 //! `ports` module parameter sets it): an mdev takes its type's ports when it is
 //! created and gives them back when it is removed, so `available_instances` of each
 //! type is the pool divided by its ports per device.
+//!
+//! Each port of an mdev is an emulated 16550 UART with its transmitter looped back to
+//! its receiver (`uart.rs`). Until the mdev is reachable through VFIO, the vendor
+//! attribute `vendor/uart` of each mdev shows the registers of its ports and takes
+//! register accesses:
+//!
+//! ```text
+//! echo "w PORT OFFSET VALUE" > vendor/uart    write a register (offset 0-7)
+//! echo "r PORT OFFSET" > vendor/uart          read one, with its side effects;
+//!                                             the value shows as `last=`
+//! cat vendor/uart                             one line per port, no side effects
+//! ```
+//!
+//! Its store takes the mdev's own lock, the one `remove` takes too.
 
+use core::fmt::Write;
 use core::sync::atomic::AtomicU32;
 use core::sync::atomic::Ordering;
 
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 #[allow(
     dead_code,
@@ -34,6 +51,9 @@ mod mdev_bindings {
 
 #[path = "../api/mdev.rs"]
 mod mdev;
+mod uart;
+
+use uart::Uart;
 
 module! {
     type: MttyRsModule,
@@ -57,10 +77,76 @@ struct Mtty {
     available_ports: AtomicU32,
 }
 
+/// The ports of one mdev and the result of the last register read.
+struct Ports {
+    uart: [Uart; 2],
+    last_read: Option<u8>,
+}
+
 /// What the driver keeps per mdev.
+#[pin_data]
 struct MttyDevice {
     ports: u32,
+    #[pin]
+    state: Mutex<Ports>,
 }
+
+/// Parses a decimal or `0x`-prefixed hexadecimal byte-sized number.
+fn parse_u8(s: &str) -> Result<u8> {
+    let v = match s.strip_prefix("0x") {
+        Some(hex) => u8::from_str_radix(hex, 16),
+        None => s.parse::<u8>(),
+    };
+    v.map_err(|_| EINVAL)
+}
+
+fn uart_show(_mtty: &Mtty, dev: &MttyDevice, out: &mut mdev::ShowBuffer<'_>) -> Result {
+    let state = dev.state.lock();
+    const NAMES: [&str; 8] = ["RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"];
+    // CAST: One or two ports.
+    for (p, u) in state.uart.iter().take(dev.ports as usize).enumerate() {
+        write!(out, "port{p}:").map_err(|_| EINVAL)?;
+        for (offset, name) in (0u8..).zip(NAMES) {
+            write!(out, " {name}=0x{:02x}", u.peek(offset)?).map_err(|_| EINVAL)?;
+        }
+        writeln!(out, " fifo={}", u.pending()).map_err(|_| EINVAL)?;
+    }
+    if let Some(v) = state.last_read {
+        writeln!(out, "last=0x{v:02x}").map_err(|_| EINVAL)?;
+    }
+    Ok(())
+}
+
+fn uart_store(_mtty: &Mtty, dev: &MttyDevice, input: &[u8]) -> Result<usize> {
+    let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
+    let mut words = text.split_ascii_whitespace();
+    let op = words.next().ok_or(EINVAL)?;
+    let port = usize::from(parse_u8(words.next().ok_or(EINVAL)?)?);
+    let offset = parse_u8(words.next().ok_or(EINVAL)?)?;
+    let value = words.next().map(parse_u8).transpose()?;
+    if words.next().is_some() {
+        return Err(EINVAL);
+    }
+    // CAST: One or two ports.
+    if port >= dev.ports as usize {
+        return Err(EINVAL);
+    }
+    let mut state = dev.state.lock();
+    match (op, value) {
+        ("w", Some(v)) => state.uart[port].write(offset, v)?,
+        ("r", None) => {
+            let v = state.uart[port].read(offset)?;
+            state.last_read = Some(v);
+        }
+        _ => return Err(EINVAL),
+    }
+    Ok(input.len())
+}
+
+static UART: mdev::Attribute<Mtty> =
+    mdev::Attribute::new(c"uart", Some(uart_show), Some(uart_store));
+static VENDOR: mdev::AttributeGroup<Mtty> =
+    mdev::AttributeGroup::new(c"vendor", &[Some(&UART), None]);
 
 #[vtable]
 impl mdev::Driver for Mtty {
@@ -68,6 +154,8 @@ impl mdev::Driver for Mtty {
 
     const NAME: &'static CStr = c"mtty_rs";
     const DEVICE_API: &'static CStr = c"vfio-pci";
+    const ATTRIBUTE_GROUPS: &'static [Option<&'static mdev::AttributeGroup<Self>>] =
+        &[Some(&VENDOR), None];
     const TYPES: &'static [mdev::TypeSpec] = &[
         mdev::TypeSpec {
             sysfs_name: c"1",
@@ -79,7 +167,7 @@ impl mdev::Driver for Mtty {
         },
     ];
 
-    fn probe(&self, _mdev: &mdev::Device, ty: usize) -> Result<KBox<MttyDevice>> {
+    fn probe(&self, _mdev: &mdev::Device, ty: usize) -> Result<Pin<KBox<MttyDevice>>> {
         let ports = *PORTS_PER_TYPE.get(ty).ok_or(EINVAL)?;
         // Take the ports, or fail without taking any: concurrent probes each see the
         // pool as it is after the others.
@@ -88,16 +176,27 @@ impl mdev::Driver for Mtty {
                 n.checked_sub(ports)
             })
             .map_err(|_| ENOSPC)?;
-        match KBox::new(MttyDevice { ports }, GFP_KERNEL) {
-            Ok(data) => Ok(data),
-            Err(e) => {
-                self.available_ports.fetch_add(ports, Ordering::AcqRel);
-                Err(e.into())
-            }
+        let data = KBox::pin_init(
+            pin_init!(MttyDevice {
+                ports,
+                state <- new_mutex!(Ports {
+                    uart: [Uart::new(), Uart::new()],
+                    last_read: None,
+                }),
+            }),
+            GFP_KERNEL,
+        );
+        if data.is_err() {
+            self.available_ports.fetch_add(ports, Ordering::AcqRel);
         }
+        data
     }
 
-    fn remove(&self, _mdev: &mdev::Device, data: KBox<MttyDevice>) {
+    fn remove(&self, _mdev: &mdev::Device, data: Pin<KBox<MttyDevice>>) {
+        // The mdev's own lock: a store of its vendor attribute cannot be running (the
+        // core removes the attribute, waiting for stores, before calling remove), so
+        // this never waits; lockdep sees the same lock order as for a store.
+        drop(data.state.lock());
         self.available_ports.fetch_add(data.ports, Ordering::AcqRel);
     }
 

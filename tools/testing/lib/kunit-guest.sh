@@ -1,11 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
-# In the guest: loads the Rust core, whose KUnit suites run as it loads, and prints
-# their KTAP results from debugfs, then a tally line `N passed, N failed`.
+# In the guest (booted with --core rust): loads the project's modules, whose KUnit
+# suites run as they load, and prints their KTAP results from debugfs, then a tally
+# line `N passed, N failed`.
 set -u
-modprobe mdev_rs || { echo "not ok 1 load_mdev_rs"; echo "0 passed, 1 failed"; exit 1; }
-suites=$(ls -d /sys/kernel/debug/kunit/mdev_rs_* 2>/dev/null)
-[ -n "$suites" ] || { echo "# no KUnit suite of mdev_rs ran"; echo "0 passed, 1 failed"; exit 1; }
+for m in mdev_rs mtty_rs; do
+	modprobe "$m" || { echo "# cannot load $m"; echo "0 passed, 1 failed"; exit 1; }
+done
+suites=$(ls -d /sys/kernel/debug/kunit/mdev_rs_* /sys/kernel/debug/kunit/mtty_rs_* 2>/dev/null)
+[ -n "$suites" ] || { echo "# no KUnit suite of the project ran"; echo "0 passed, 1 failed"; exit 1; }
 n=$(echo "$suites" | wc -l)
 echo "KTAP version 1"
 echo "1..$n"

@@ -141,7 +141,10 @@ pub static PROFILES: &[Profile] = &[
         ],
         exhausted: Errno::ENOSPC,
         vfio: false,
-        vendor_attr: None,
+        vendor_attr: Some((
+            "vendor/uart",
+            "port0: RBR=0x00 IER=0x00 IIR=0x01 LCR=0x00 MCR=0x00 LSR=0x60 MSR=0x00 SCR=0x00 fifo=0\n",
+        )),
     },
 ];
 

@@ -1,0 +1,98 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# In the guest, on either core: what is particular to the Rust sample mtty_rs (the
+# conformance suite covers what every vendor driver must do). Prints KTAP and a
+# tally line. MDEV_STRESS sets the rounds of the race test (default 10).
+set -u
+rounds=${MDEV_STRESS:-10}
+types=/sys/class/mdev_bus/mtty_rs/mdev_supported_types
+n=0 pass=0 fail=0
+result() { # NAME STATUS [DIAGNOSTIC]
+	n=$((n + 1))
+	if [ "$2" -eq 0 ]; then
+		pass=$((pass + 1)); echo "ok $n $1"
+	else
+		fail=$((fail + 1)); [ -n "${3:-}" ] && echo "# $3"; echo "not ok $n $1"
+	fi
+}
+uuid() { printf '5a3f1c2e-7d4b-4e8a-9c1f-%012x' "$1"; }
+avail() { cat "$types/mtty_rs-$1/available_instances"; }
+create() { echo "$(uuid "$2")" >"$types/mtty_rs-$1/create" 2>/dev/null; }
+remove() { echo 1 >"/sys/bus/mdev/devices/$(uuid "$1")/remove" 2>/dev/null; }
+live() { ls /sys/bus/mdev/devices | wc -l; }
+
+echo "KTAP version 1"
+echo "1..6"
+
+# 1. The ports parameter sizes the pool.
+modprobe mtty_rs ports=10000
+st=0; [ "$(avail 1)" = 10000 ] && [ "$(avail 2)" = 5000 ] || st=1
+result ports_parameter $st "available: $(avail 1) single, $(avail 2) dual (want 10000, 5000)"
+rmmod mtty_rs
+
+# 2. Both types draw on one pool: 1 dual + 22 single take all 24 ports.
+modprobe mtty_rs
+st=0
+create 2 1 || st=1
+[ "$(avail 1)" = 22 ] && [ "$(avail 2)" = 11 ] || st=1
+i=2; while [ $i -le 23 ]; do create 1 $i || st=1; i=$((i + 1)); done
+[ "$(avail 1)" = 0 ] && [ "$(avail 2)" = 0 ] || st=1
+create 1 100 && st=1
+create 2 101 && st=1
+[ "$(live)" = 23 ] || st=1
+remove 1 || st=1
+[ "$(avail 1)" = 2 ] && [ "$(avail 2)" = 1 ] || st=1
+result pool_shared_by_types $st "pool accounting went wrong (live $(live), available $(avail 1)/$(avail 2))"
+
+# 3. Unloading with live mdevs removes them and gives the pool back.
+rmmod mtty_rs && [ "$(live)" = 0 ] && modprobe mtty_rs && [ "$(avail 1)" = 24 ]
+result unload_with_live_mdevs $?
+
+# 4. The vendor attribute: a byte written to THR is received (loopback).
+create 1 200
+a=/sys/bus/mdev/devices/$(uuid 200)/vendor/uart
+st=0
+echo "w 0 0 0x41" >"$a" || st=1
+grep -q "LSR=0x01 .* fifo=1" "$a" || st=1
+echo "r 0 0" >"$a" || st=1
+grep -q "^last=0x41" "$a" || st=1
+grep -q "LSR=0x60 .* fifo=0" "$a" || st=1
+echo "w 0 7 0x5a" >"$a" && grep -q "SCR=0x5a" "$a" || st=1
+result vendor_attribute_loopback $st "$(cat "$a")"
+
+# 5. It refuses what it does not understand.
+st=0
+for bad in "w 1 0 1" "w 0 8 1" "w 0 0 256" "r 0" "x 0 0" "w 0 0 1 2" ""; do
+	printf '%s' "$bad" >"$a" 2>/dev/null && [ -n "$bad" ] && { st=1; echo "# accepted: '$bad'"; }
+done
+remove 200
+result vendor_attribute_refuses_garbage $st
+
+# 6. Vendor attribute stores (which take the mdev's lock) racing removes and the
+#    unload of the driver: no deadlock, nothing left, no kernel report.
+writes=0 st=0 r=0
+while [ $r -lt "$rounds" ]; do
+	modprobe mtty_rs
+	i=0; while [ $i -lt 6 ]; do create $((i % 2 + 1)) $((1000 + i)); i=$((i + 1)); done
+	i=0
+	while [ $i -lt 6 ]; do
+		(
+			a=/sys/bus/mdev/devices/$(uuid $((1000 + i)))/vendor/uart
+			k=0
+			while [ $k -lt 40 ] && echo "w 0 0 $k" >"$a" 2>/dev/null; do k=$((k + 1)); done
+			echo $k >/tmp/writes.$i
+		) 2>/dev/null &
+		i=$((i + 1))
+	done
+	remove 1000; remove 1001
+	rmmod mtty_rs || st=1
+	wait
+	i=0; while [ $i -lt 6 ]; do writes=$((writes + $(cat /tmp/writes.$i))); i=$((i + 1)); done
+	[ "$(live)" = 0 ] || st=1
+	r=$((r + 1))
+done
+echo "# $rounds rounds, $writes attribute writes raced 2 removes and an unload each"
+result vendor_attribute_races_remove_and_unload $st
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
