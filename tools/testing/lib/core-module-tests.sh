@@ -5,15 +5,7 @@
 set -u
 kdir=/lib/modules/$(uname -r)
 ko() { find "$kdir" -name "$1.ko" | head -n 1; }
-n=0 pass=0 fail=0
-result() { # NAME STATUS [DIAGNOSTIC]
-	n=$((n + 1))
-	if [ "$2" -eq 0 ]; then
-		pass=$((pass + 1)); echo "ok $n $1"
-	else
-		fail=$((fail + 1)); [ -n "${3:-}" ] && echo "# $3"; echo "not ok $n $1"
-	fi
-}
+. "$(dirname "$0")/ktap.sh"
 loaded() { [ -d "/sys/module/$1" ]; }
 
 echo "KTAP version 1"
@@ -48,5 +40,4 @@ insmod "$(ko mtty)" && [ -d /sys/class/mdev_bus/mtty ] || st=1
 rmmod mtty; rmmod mdev_rs
 result c_core_refused_next_to_rust_core $st "mdev loaded next to mdev_rs, or mdev_rs broke"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally

@@ -6,15 +6,7 @@
 set -u
 rounds=${MDEV_STRESS:-10}
 types=/sys/class/mdev_bus/mtty_rs/mdev_supported_types
-n=0 pass=0 fail=0
-result() { # NAME STATUS [DIAGNOSTIC]
-	n=$((n + 1))
-	if [ "$2" -eq 0 ]; then
-		pass=$((pass + 1)); echo "ok $n $1"
-	else
-		fail=$((fail + 1)); [ -n "${3:-}" ] && echo "# $3"; echo "not ok $n $1"
-	fi
-}
+. "$(dirname "$0")/ktap.sh"
 uuid() { printf '5a3f1c2e-7d4b-4e8a-9c1f-%012x' "$1"; }
 avail() { cat "$types/mtty_rs-$1/available_instances"; }
 create() { echo "$(uuid "$2")" >"$types/mtty_rs-$1/create" 2>/dev/null; }
@@ -94,5 +86,4 @@ done
 echo "# $rounds rounds, $writes attribute writes raced 2 removes and an unload each"
 result vendor_attribute_races_remove_and_unload $st
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+tally
