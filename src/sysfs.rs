@@ -51,9 +51,7 @@ impl ShowBuffer<'_> {
         self.len = usize::try_from(n).map_err(|_| EINVAL)?.min(self.buf.len());
         Ok(())
     }
-}
 
-impl ShowBuffer<'_> {
     /// Appends raw bytes, keeping the last byte for the terminating NUL as
     /// `sysfs_emit` does; what does not fit is cut off.
     pub(crate) fn write_bytes(&mut self, b: &[u8]) {

@@ -120,6 +120,21 @@ fn listed(uuid: &str) -> Result<Option<String>, crate::Fail> {
         .map(str::to_string))
 }
 
+/// Checks that `mdevctl list` shows `uuid` on `parent` with type `ty`, then stops it
+/// with mdevctl and checks it is gone from sysfs.
+fn list_then_stop(parent: &str, ty: &str, u: &str) -> TestResult {
+    let line = listed(u)?.ok_or_else(|| format!("mdevctl list does not show {u}"))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    check_eq!(
+        fields.get(1..3),
+        Some(&[parent, ty][..]),
+        "mdevctl list line {line:?}"
+    );
+    mdevctl(&["stop", "-u", u])?;
+    check!(!fixture::mdev_dir(u).exists(), "mdevctl stop left {u}");
+    Ok(())
+}
+
 fn start_list_stop(ctx: &Ctx) -> TestResult {
     let v = ctx.vendor;
     let t = v.p.types.last().unwrap_or(v.first_type());
@@ -134,15 +149,7 @@ fn start_list_stop(ctx: &Ctx) -> TestResult {
         sysfs::canonical(&v.type_dir(t))?,
         "type of the mdev mdevctl started"
     );
-    let line = listed(&u)?.ok_or_else(|| format!("mdevctl list does not show {u}"))?;
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    check_eq!(
-        fields.get(1..3),
-        Some(&[v.p.parent, t.dir][..]),
-        "mdevctl list line {line:?}"
-    );
-    mdevctl(&["stop", "-u", &u])?;
-    check!(!fixture::mdev_dir(&u).exists(), "mdevctl stop left {u}");
+    list_then_stop(v.p.parent, t.dir, &u)?;
     check_eq!(listed(&u)?, None, "mdevctl list after stop");
     Ok(())
 }
@@ -152,14 +159,6 @@ fn lists_sysfs_created(ctx: &Ctx) -> TestResult {
     let t = v.first_type();
     let u = ctx.uuids.fresh();
     v.must_create(t, &u)?;
-    let line = listed(&u)?.ok_or_else(|| format!("mdevctl list does not show {u}"))?;
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    check_eq!(
-        fields.get(1..3),
-        Some(&[v.p.parent, t.dir][..]),
-        "mdevctl list line {line:?}"
-    );
-    mdevctl(&["stop", "-u", &u])?;
-    check!(!fixture::mdev_dir(&u).exists(), "mdevctl stop left {u}");
+    list_then_stop(v.p.parent, t.dir, &u)?;
     Ok(())
 }
