@@ -7,10 +7,16 @@
 //! Output is KTAP; the last line is `N passed, N failed`; the exit status is 0 only
 //! when nothing failed.
 //!
-//! Usage: mdev-conformance --profile ID [--other ID] [--filter TEXT] [--stress N] [--list]
+//! Usage: mdev-conformance --profile ID [--other ID] [--filter TEXT] [--stress N]
+//!                         [--skip NAME=REASON]... [--list]
 //!   --profile ID   the vendor driver to drive (mtty, mdpy, mbochs, ...)
 //!   --other ID     a second vendor driver, for the tests that need two parents
 //!   --filter TEXT  run only the tests whose name contains TEXT
+//!   --skip NAME=REASON
+//!                  do not run test NAME and report it as skipped with REASON; for
+//!                  a known bug of the core under test that would crash the run (the
+//!                  harness uses it for the C core's remove-vs-unregistration
+//!                  use-after-free, see Documentation/testing.rst)
 //!   --stress N     rounds of each race test (default 10)
 //!   --list         print the test names and exit
 
@@ -106,6 +112,7 @@ struct Options {
     other: Option<String>,
     filter: Option<String>,
     stress: usize,
+    skips: Vec<(String, String)>,
     list: bool,
 }
 
@@ -115,6 +122,7 @@ fn parse_args() -> Result<Options, String> {
         other: None,
         filter: None,
         stress: 10,
+        skips: Vec::new(),
         list: false,
     };
     let mut args = std::env::args().skip(1);
@@ -129,9 +137,21 @@ fn parse_args() -> Result<Options, String> {
                     .parse()
                     .map_err(|_| "--stress takes a number".to_string())?
             }
+            "--skip" => {
+                let v = value()?;
+                let (name, reason) = v
+                    .split_once('=')
+                    .filter(|(n, r)| !n.is_empty() && !r.is_empty())
+                    .ok_or_else(|| format!("--skip takes NAME=REASON, not {v:?}"))?;
+                o.skips.push((name.to_string(), reason.to_string()));
+            }
             "--list" => o.list = true,
             _ => return Err(format!("unknown argument {a}")),
         }
+    }
+    let names: Vec<&str> = tests::all().iter().map(|t| t.name).collect();
+    if let Some((n, _)) = o.skips.iter().find(|(n, _)| !names.contains(&n.as_str())) {
+        return Err(format!("--skip: no test named {n}"));
     }
     if o.profile.is_empty() && !o.list {
         return Err("--profile is required".into());
@@ -245,6 +265,10 @@ fn main() -> ExitCode {
     }
 
     for t in selected {
+        if let Some((_, reason)) = opts.skips.iter().find(|(n, _)| n == t.name) {
+            report.result(t.name, Outcome::Skip(format!("not run: {reason}")));
+            continue;
+        }
         kmsg::mark(&format!("start {}", t.name));
         let mut log = kmsg::KernelLog::watch();
         let result = (t.run)(&ctx);
