@@ -25,6 +25,11 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use kernel::bindings;
+use kernel::device;
+use kernel::device::Bound;
+use kernel::device::Core;
+use kernel::device::DeviceContext;
+use kernel::device::Normal;
 use kernel::error::from_err_ptr;
 use kernel::error::from_result;
 use kernel::error::to_result;
@@ -44,22 +49,49 @@ pub(crate) struct TypeSpec {
     pub(crate) pretty_name: &'static CStr,
 }
 
-/// A mediated device, as a vendor driver sees it in its callbacks.
+/// A mediated device, as a vendor driver sees it.
+///
+/// `Ctx` says what is known about it where the reference is handed out, as for the
+/// kernel's bus devices (`rust/kernel/device.rs`): [`Core`] in [`Driver::probe`] and
+/// [`Driver::remove`] (the mdev's device lock is held, it is being bound or unbound),
+/// [`Bound`] in vendor attribute callbacks (it is bound to the driver, whose data is
+/// handed out alongside). A `Device<Core>` or `Device<Bound>` derefs to the contexts
+/// below it, and [`AsRef`] gives the generic `device::Device` in the same context, to
+/// allocate what needs a bound parent device (a VFIO device, see `vfio.rs`).
+///
+/// The driver's per-mdev data is never reachable from a `Device` alone: it is given to
+/// the callbacks that run while the mdev is bound, and taken back in `remove`.
+///
+/// # Invariants
+///
+/// `0` is a live `struct mdev_device`, in the state `Ctx` says, for the lifetime of
+/// the reference.
 #[repr(transparent)]
-pub(crate) struct Device(Opaque<ffi::mdev_device>);
+pub(crate) struct Device<Ctx: DeviceContext = Normal>(Opaque<ffi::mdev_device>, PhantomData<Ctx>);
 
-impl Device {
+impl<Ctx: DeviceContext> Device<Ctx> {
     /// # Safety
     ///
-    /// `ptr` must point to an mdev that stays alive for `'a`.
-    unsafe fn from_raw<'a>(ptr: *mut ffi::mdev_device) -> &'a Device {
+    /// `ptr` must point to an mdev that stays alive, in the state `Ctx` says, for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut ffi::mdev_device) -> &'a Self {
         // SAFETY: Transparent wrapper; alive for `'a` (caller).
-        unsafe { &*ptr.cast::<Device>() }
+        unsafe { &*ptr.cast::<Self>() }
     }
 
     fn dev(&self) -> *mut bindings::device {
-        // SAFETY: The mdev is alive (`from_raw`'s contract).
+        // SAFETY: The mdev is alive (type invariant).
         unsafe { &raw mut (*self.0.get()).dev }
+    }
+}
+
+// SAFETY: `Device<Ctx>` is a transparent wrapper of `Opaque<mdev_device>` whatever `Ctx`.
+kernel::impl_device_context_deref!(unsafe { Device });
+
+impl<Ctx: DeviceContext> AsRef<device::Device<Ctx>> for Device<Ctx> {
+    fn as_ref(&self) -> &device::Device<Ctx> {
+        // SAFETY: The mdev's `struct device` lives as long as the mdev, in the same state
+        // (type invariant).
+        unsafe { device::Device::from_raw(self.dev()) }
     }
 }
 
@@ -86,11 +118,11 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 
     /// A new mdev of type `TYPES[ty]` is being created. Called with the parent's gate
     /// held for reading and the mdev's device lock held. An error fails the create.
-    fn probe(&self, mdev: &Device, ty: usize) -> Result<Pin<KBox<Self::Data>>>;
+    fn probe(&self, mdev: &Device<Core<'_>>, ty: usize) -> Result<Pin<KBox<Self::Data>>>;
 
     /// The mdev goes away; `data` is what `probe` returned. Called with the parent's
     /// gate held and the mdev's device lock held.
-    fn remove(&self, mdev: &Device, data: Pin<KBox<Self::Data>>);
+    fn remove(&self, mdev: &Device<Core<'_>>, data: Pin<KBox<Self::Data>>);
 
     /// How many more mdevs of type `TYPES[ty]` can be created. Called with no core
     /// lock held. A driver that has it enforces its limit in `probe`.
@@ -158,7 +190,7 @@ unsafe extern "C" fn probe_callback<T: Driver>(mdev: *mut ffi::mdev_device) -> k
     // SAFETY: The mdev is alive during probe; its type is one of ours (caller).
     let (inner, ty, dev) = unsafe {
         let (inner, ty) = inner_of_type::<T>((*mdev).type_);
-        (inner, ty, Device::from_raw(mdev))
+        (inner, ty, Device::<Core<'_>>::from_raw(mdev))
     };
     match inner.data.probe(dev, ty) {
         Ok(data) => {
@@ -182,7 +214,7 @@ unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
     // (remove is only called for bound devices) and is taken back once, here.
     unsafe {
         let (inner, _) = inner_of_type::<T>((*mdev).type_);
-        let dev = Device::from_raw(mdev);
+        let dev = Device::<Core<'_>>::from_raw(mdev);
         let data = KBox::from_raw(bindings::dev_get_drvdata(dev.dev()).cast::<T::Data>());
         bindings::dev_set_drvdata(dev.dev(), core::ptr::null_mut());
         inner.data.remove(dev, Pin::new_unchecked(data));
@@ -337,11 +369,12 @@ impl fmt::Write for ShowBuffer<'_> {
     }
 }
 
-/// A vendor attribute's `show`: gets the driver and the mdev's data.
-pub(crate) type ShowFn<T> = fn(&T, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
-/// A vendor attribute's `store`: gets the driver, the mdev's data and what was written;
-/// returns how much it consumed.
-pub(crate) type StoreFn<T> = fn(&T, &<T as Driver>::Data, &[u8]) -> Result<usize>;
+/// A vendor attribute's `show`: gets the driver, the bound mdev and its data.
+pub(crate) type ShowFn<T> =
+    fn(&T, &Device<Bound>, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
+/// A vendor attribute's `store`: gets the driver, the bound mdev, its data and what
+/// was written; returns how much it consumed.
+pub(crate) type StoreFn<T> = fn(&T, &Device<Bound>, &<T as Driver>::Data, &[u8]) -> Result<usize>;
 
 /// A per-mdev vendor attribute of driver `T`.
 ///
@@ -365,13 +398,16 @@ unsafe impl<T: Driver> Sync for Attribute<T> {}
 ///
 /// `dev` must be an mdev bound to a registered `T`, with its driver data set by
 /// `probe_callback`, and stay so for `'a`.
-unsafe fn bound<'a, T: Driver>(dev: *mut bindings::device) -> (&'a T, &'a T::Data) {
+unsafe fn bound<'a, T: Driver>(
+    dev: *mut bindings::device,
+) -> (&'a T, &'a Device<Bound>, &'a T::Data) {
     // SAFETY: `dev` is the `dev` of an mdev of one of `T`'s types, bound (caller).
     unsafe {
         let mdev = kernel::container_of!(dev, ffi::mdev_device, dev);
         let (inner, _) = inner_of_type::<T>((*mdev).type_);
         (
             &inner.data,
+            Device::<Bound>::from_raw(mdev),
             &*bindings::dev_get_drvdata(dev).cast::<T::Data>(),
         )
     }
@@ -389,7 +425,7 @@ unsafe extern "C" fn show_trampoline<T: Driver>(
     // SAFETY: The attribute's file exists only while the mdev is bound (its group is
     // removed, waiting for this call, before `remove`); `attr` is an `Attribute<T>`
     // (type invariant); `buf` is a page.
-    let ((driver, data), attr, buf) = unsafe {
+    let ((driver, mdev, data), attr, buf) = unsafe {
         (
             bound::<T>(dev),
             &*attr.cast::<Attribute<T>>(),
@@ -399,7 +435,7 @@ unsafe extern "C" fn show_trampoline<T: Driver>(
     from_result(|| {
         let show = attr.show.ok_or(EIO)?;
         let mut out = ShowBuffer { buf, len: 0 };
-        show(driver, data, &mut out)?;
+        show(driver, mdev, data, &mut out)?;
         // CAST: At most a page.
         Ok(out.len as isize)
     })
@@ -416,7 +452,7 @@ unsafe extern "C" fn store_trampoline<T: Driver>(
     count: usize,
 ) -> isize {
     // SAFETY: As in `show_trampoline`; `count` bytes are at `buf`.
-    let ((driver, data), attr, input) = unsafe {
+    let ((driver, mdev, data), attr, input) = unsafe {
         (
             bound::<T>(dev),
             &*attr.cast::<Attribute<T>>(),
@@ -426,7 +462,7 @@ unsafe extern "C" fn store_trampoline<T: Driver>(
     from_result(|| {
         let store = attr.store.ok_or(EIO)?;
         // CAST: At most `count` bytes, bounded by a page.
-        store(driver, data, input).map(|n| n as isize)
+        store(driver, mdev, data, input).map(|n| n as isize)
     })
 }
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! mtty_rs: a Rust mediated-device vendor driver in the spirit of the kernel's
-//! `samples/vfio-mdev/mtty.c`, written with the safe vendor API of `api/mdev.rs`.
+//! `samples/vfio-mdev/mtty.c`, written with the safe vendor API of `api/mdev.rs` and
+//! the VFIO layer of `api/vfio.rs`. It contains no `unsafe`.
 //!
 //! It registers a parent named `mtty_rs` with two types, single-port (`mtty_rs-1`)
 //! and dual-port (`mtty_rs-2`) serial, that share a pool of ports (24 by default, the
@@ -9,10 +10,12 @@
 //! created and gives them back when it is removed, so `available_instances` of each
 //! type is the pool divided by its ports per device.
 //!
-//! Each port of an mdev is an emulated 16550 UART with its transmitter looped back to
-//! its receiver (`uart.rs`). Until the mdev is reachable through VFIO, the vendor
-//! attribute `vendor/uart` of each mdev shows the registers of its ports and takes
-//! register accesses:
+//! Each mdev is a VFIO device (`device.rs`): a PCI serial controller whose ports are
+//! emulated 16550 UARTs with their transmitter looped back to their receiver
+//! (`uart.rs`), with mtty's config space (`pci_config.rs`) and interrupts, and a
+//! request interrupt that asks the user to release the device when it is removed.
+//! The vendor attribute `vendor/uart` of each mdev shows the registers of its ports
+//! and takes register accesses, for tests without a VFIO client:
 //!
 //! ```text
 //! echo "w PORT OFFSET VALUE" > vendor/uart    write a register (offset 0-7)
@@ -21,15 +24,15 @@
 //! cat vendor/uart                             one line per port, no side effects
 //! ```
 //!
-//! Its store takes the mdev's own lock, the one `remove` takes too.
+//! Its store takes the device's lock, the one VFIO accesses and `request` take too.
 
 use core::fmt::Write;
 use core::sync::atomic::AtomicU32;
 use core::sync::atomic::Ordering;
 
-use kernel::new_mutex;
+use kernel::device::Bound;
+use kernel::device::Core;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
 
 #[allow(
     dead_code,
@@ -49,11 +52,40 @@ mod mdev_bindings {
     include!("mdev_bindings_generated.rs");
 }
 
+#[allow(
+    dead_code,
+    non_camel_case_types,
+    non_upper_case_globals,
+    non_snake_case,
+    unreachable_pub,
+    missing_docs,
+    improper_ctypes,
+    clippy::all,
+    clippy::undocumented_unsafe_blocks,
+    clippy::cast_lossless,
+    clippy::ptr_as_ptr,
+    clippy::ref_as_ptr,
+    clippy::unnecessary_cast,
+    unsafe_op_in_unsafe_fn
+)]
+mod vfio_bindings {
+    #[allow(unused_imports)]
+    use kernel::bindings::*;
+    use kernel::ffi;
+    include!("vfio_bindings_generated.rs");
+}
+
 #[path = "../api/mdev.rs"]
 mod mdev;
+#[path = "../api/vfio.rs"]
+#[allow(dead_code)]
+mod vfio;
+
+mod device;
+mod pci_config;
 mod uart;
 
-use uart::Uart;
+use device::MttyDevice;
 
 module! {
     type: MttyRsModule,
@@ -77,20 +109,6 @@ struct Mtty {
     available_ports: AtomicU32,
 }
 
-/// The ports of one mdev and the result of the last register read.
-struct Ports {
-    uart: [Uart; 2],
-    last_read: Option<u8>,
-}
-
-/// What the driver keeps per mdev.
-#[pin_data]
-struct MttyDevice {
-    ports: u32,
-    #[pin]
-    state: Mutex<Ports>,
-}
-
 /// Parses a decimal or `0x`-prefixed hexadecimal byte-sized number.
 fn parse_u8(s: &str) -> Result<u8> {
     let v = match s.strip_prefix("0x") {
@@ -100,7 +118,14 @@ fn parse_u8(s: &str) -> Result<u8> {
     v.map_err(|_| EINVAL)
 }
 
-fn uart_show(_mtty: &Mtty, dev: &MttyDevice, out: &mut mdev::ShowBuffer<'_>) -> Result {
+type Registered = vfio::Registration<MttyDevice>;
+
+fn uart_show(
+    _mtty: &Mtty,
+    _mdev: &mdev::Device<Bound>,
+    dev: &Registered,
+    out: &mut mdev::ShowBuffer<'_>,
+) -> Result {
     let state = dev.state.lock();
     const NAMES: [&str; 8] = ["RBR", "IER", "IIR", "LCR", "MCR", "LSR", "MSR", "SCR"];
     // CAST: One or two ports.
@@ -117,7 +142,12 @@ fn uart_show(_mtty: &Mtty, dev: &MttyDevice, out: &mut mdev::ShowBuffer<'_>) -> 
     Ok(())
 }
 
-fn uart_store(_mtty: &Mtty, dev: &MttyDevice, input: &[u8]) -> Result<usize> {
+fn uart_store(
+    _mtty: &Mtty,
+    _mdev: &mdev::Device<Bound>,
+    dev: &Registered,
+    input: &[u8],
+) -> Result<usize> {
     let text = core::str::from_utf8(input).map_err(|_| EINVAL)?;
     let mut words = text.split_ascii_whitespace();
     let op = words.next().ok_or(EINVAL)?;
@@ -133,9 +163,9 @@ fn uart_store(_mtty: &Mtty, dev: &MttyDevice, input: &[u8]) -> Result<usize> {
     }
     let mut state = dev.state.lock();
     match (op, value) {
-        ("w", Some(v)) => state.uart[port].write(offset, v)?,
+        ("w", Some(v)) => state.write_register(port, offset, v)?,
         ("r", None) => {
-            let v = state.uart[port].read(offset)?;
+            let v = state.read_register(port, offset)?;
             state.last_read = Some(v);
         }
         _ => return Err(EINVAL),
@@ -150,7 +180,7 @@ static VENDOR: mdev::AttributeGroup<Mtty> =
 
 #[vtable]
 impl mdev::Driver for Mtty {
-    type Data = MttyDevice;
+    type Data = Registered;
 
     const NAME: &'static CStr = c"mtty_rs";
     const DEVICE_API: &'static CStr = c"vfio-pci";
@@ -167,7 +197,7 @@ impl mdev::Driver for Mtty {
         },
     ];
 
-    fn probe(&self, _mdev: &mdev::Device, ty: usize) -> Result<Pin<KBox<MttyDevice>>> {
+    fn probe(&self, mdev: &mdev::Device<Core<'_>>, ty: usize) -> Result<Pin<KBox<Registered>>> {
         let ports = *PORTS_PER_TYPE.get(ty).ok_or(EINVAL)?;
         // Take the ports, or fail without taking any: concurrent probes each see the
         // pool as it is after the others.
@@ -176,28 +206,20 @@ impl mdev::Driver for Mtty {
                 n.checked_sub(ports)
             })
             .map_err(|_| ENOSPC)?;
-        let data = KBox::pin_init(
-            pin_init!(MttyDevice {
-                ports,
-                state <- new_mutex!(Ports {
-                    uart: [Uart::new(), Uart::new()],
-                    last_read: None,
-                }),
-            }),
-            GFP_KERNEL,
-        );
-        if data.is_err() {
+        let registered = vfio::Registration::new(mdev.as_ref(), MttyDevice::new(ports))
+            .and_then(|reg| KBox::pin(reg, GFP_KERNEL).map_err(Error::from));
+        if registered.is_err() {
             self.available_ports.fetch_add(ports, Ordering::AcqRel);
         }
-        data
+        registered
     }
 
-    fn remove(&self, _mdev: &mdev::Device, data: Pin<KBox<MttyDevice>>) {
-        // The mdev's own lock: a store of its vendor attribute cannot be running (the
-        // core removes the attribute, waiting for stores, before calling remove), so
-        // this never waits; lockdep sees the same lock order as for a store.
-        drop(data.state.lock());
-        self.available_ports.fetch_add(data.ports, Ordering::AcqRel);
+    fn remove(&self, _mdev: &mdev::Device<Core<'_>>, data: Pin<KBox<Registered>>) {
+        let ports = data.ports;
+        // Unregisters the VFIO device: waits until its users have closed it, asking
+        // them through the request interrupt meanwhile.
+        drop(data);
+        self.available_ports.fetch_add(ports, Ordering::AcqRel);
     }
 
     fn get_available(&self, ty: usize) -> u32 {

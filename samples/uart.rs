@@ -1,8 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The 16550 UART of one mtty port, as the kernel's `mtty.c` emulates it: the eight
-//! registers of its I/O BAR, a receive FIFO, and transmit looped back to receive.
-//! Pure logic, no locking: the owner serialises access.
+//! The 16550 UART of one mtty port, as the kernel's `samples/vfio-mdev/mtty.c`
+//! emulates it: the eight registers of its I/O BAR, a 16-byte FIFO into which what is
+//! transmitted is looped back, and the interrupts mtty raises. Pure logic, no locking:
+//! the owner serialises access and delivers the interrupts.
+//!
+//! Register values follow mtty (a VFIO client sees the same on both), except where
+//! mtty reads memory it should not: a read of an empty FIFO returns 0 here (mtty
+//! returns whatever was on its stack), a full FIFO shows as full (mtty's head/tail
+//! comparison shows 16 bytes as none), and offsets past the eight registers are
+//! refused (mtty indexes its register array with them).
 
 use kernel::prelude::*;
 
@@ -15,34 +22,56 @@ pub(crate) const MCR: u8 = 4;
 pub(crate) const LSR: u8 = 5;
 pub(crate) const MSR: u8 = 6;
 pub(crate) const SCR: u8 = 7;
+/// Number of registers, the size of the port's BAR.
+pub(crate) const REGISTERS: u8 = 8;
 
 const FIFO_SIZE: usize = 16;
 const LCR_DLAB: u8 = 0x80;
 const IER_RDI: u8 = 0x01;
 const IER_THRI: u8 = 0x02;
-const FCR_ENABLE: u8 = 0x01;
+const IER_RLSI: u8 = 0x04;
+const IER_MSI: u8 = 0x08;
+const IIR_NO_INT: u8 = 0x01;
+const IIR_THRI: u8 = 0x02;
+const IIR_RDI: u8 = 0x04;
+const IIR_RLSI: u8 = 0x06;
+const IIR_FIFO_BITS: u8 = 0xc0;
+const FCR_ENABLE_FIFO: u8 = 0x01;
 const FCR_CLEAR_RCVR: u8 = 0x02;
+const FCR_CLEAR_XMIT: u8 = 0x04;
+const MCR_DTR: u8 = 0x01;
+const MCR_RTS: u8 = 0x02;
+const MCR_OUT2: u8 = 0x08;
+const MCR_AFE: u8 = 0x20;
 const LSR_DR: u8 = 0x01;
 const LSR_OE: u8 = 0x02;
 const LSR_THRE_TEMT: u8 = 0x60;
+const MSR_DCTS: u8 = 0x01;
+const MSR_DDSR: u8 = 0x02;
+const MSR_CTS: u8 = 0x10;
+const MSR_DSR: u8 = 0x20;
+const MSR_DCD: u8 = 0x80;
 
-/// One port's registers and receive FIFO.
+/// One port's registers and loopback FIFO.
 pub(crate) struct Uart {
     fifo: [u8; FIFO_SIZE],
     head: usize,
     count: usize,
     overrun: bool,
+    /// As written, all eight bits (mtty reads it back masked).
     ier: u8,
-    fcr: u8,
     lcr: u8,
     mcr: u8,
     scr: u8,
-    dll: u8,
-    dlm: u8,
+    divisor: u16,
+    max_fifo: usize,
+    /// mtty starts at 0, so a byte raises no "data ready" interrupt before the FCR is
+    /// written; kept, as a VFIO client sees it.
+    trigger_level: usize,
 }
 
 impl Uart {
-    /// A port after reset.
+    /// A port after creation or reset.
     pub(crate) const fn new() -> Uart {
         Uart {
             fifo: [0; FIFO_SIZE],
@@ -50,12 +79,12 @@ impl Uart {
             count: 0,
             overrun: false,
             ier: 0,
-            fcr: 0,
             lcr: 0,
             mcr: 0,
             scr: 0,
-            dll: 0,
-            dlm: 0,
+            divisor: 0,
+            max_fifo: FIFO_SIZE,
+            trigger_level: 0,
         }
     }
 
@@ -63,62 +92,100 @@ impl Uart {
         self.lcr & LCR_DLAB != 0
     }
 
-    /// Writes `value` to the register at `offset`; offsets past the eight registers
-    /// are refused (`mtty.c` does not check them).
-    pub(crate) fn write(&mut self, offset: u8, value: u8) -> Result {
+    /// Writes `value` to the register at `offset`; returns how many interrupts the
+    /// write raises (mtty raises one per condition met).
+    pub(crate) fn write(&mut self, offset: u8, value: u8) -> Result<u32> {
+        let mut irqs = 0;
         match offset {
-            RBR_THR if self.dlab() => self.dll = value,
+            // With DLAB set, the divisor latch; mtty ORs the bytes in.
+            RBR_THR if self.dlab() => self.divisor |= u16::from(value),
             RBR_THR => {
-                // Loopback: what is transmitted is received.
-                if self.count == FIFO_SIZE {
-                    self.overrun = true;
-                } else {
+                if self.count < self.max_fifo {
                     self.fifo[(self.head + self.count) % FIFO_SIZE] = value;
                     self.count += 1;
+                    self.overrun = false;
+                    if self.ier & IER_RDI != 0 && self.count == self.trigger_level {
+                        irqs += 1;
+                    }
+                } else {
+                    self.overrun = true;
+                    if self.ier & IER_RLSI != 0 {
+                        irqs += 1;
+                    }
                 }
             }
-            IER if self.dlab() => self.dlm = value,
-            IER => self.ier = value & 0x0f,
+            IER if self.dlab() => self.divisor |= u16::from(value) << 8,
+            IER => {
+                self.ier = value;
+                if value & IER_THRI != 0 && self.count == 0 {
+                    irqs += 1;
+                }
+            }
             IIR_FCR => {
-                self.fcr = value;
-                if value & FCR_CLEAR_RCVR != 0 {
+                if value & (FCR_CLEAR_RCVR | FCR_CLEAR_XMIT) != 0 {
                     self.count = 0;
                     self.head = 0;
                 }
+                // mtty computes a level from the FCR and then always uses 1.
+                self.trigger_level = 1;
+                self.max_fifo = if value & FCR_ENABLE_FIFO != 0 {
+                    FIFO_SIZE
+                } else {
+                    1
+                };
             }
-            LCR => self.lcr = value,
-            MCR => self.mcr = value & 0x1f,
-            // Read-only registers: writes are ignored, as on the hardware.
+            LCR => {
+                if value & LCR_DLAB != 0 {
+                    self.divisor = 0;
+                }
+                self.lcr = value;
+            }
+            MCR => {
+                self.mcr = value;
+                if self.ier & IER_MSI != 0 {
+                    if value & MCR_OUT2 != 0 {
+                        irqs += 1;
+                    }
+                    if value & (MCR_RTS | MCR_DTR) != 0 {
+                        irqs += 1;
+                    }
+                }
+            }
+            // Read-only registers: writes are ignored.
             LSR | MSR => {}
             SCR => self.scr = value,
             _ => return Err(EINVAL),
         }
-        Ok(())
+        Ok(irqs)
     }
 
-    /// Reads the register at `offset`; reading RBR takes the byte out of the FIFO and
-    /// reading LSR clears the overrun bit, as on the hardware.
-    pub(crate) fn read(&mut self, offset: u8) -> Result<u8> {
+    /// Reads the register at `offset`, with the side effects of reading it (taking a
+    /// byte out of the FIFO); returns the value and how many interrupts it raises.
+    pub(crate) fn read(&mut self, offset: u8) -> Result<(u8, u32)> {
         let value = self.peek(offset)?;
-        match offset {
-            RBR_THR if !self.dlab() && self.count > 0 => {
+        let mut irqs = 0;
+        if offset == RBR_THR && !self.dlab() {
+            if self.count > 0 {
                 self.head = (self.head + 1) % FIFO_SIZE;
                 self.count -= 1;
             }
-            LSR => self.overrun = false,
-            _ => {}
+            // mtty raises "transmitter empty" on every read that leaves the FIFO empty.
+            if self.count == 0 && self.ier & IER_THRI != 0 {
+                irqs += 1;
+            }
         }
-        Ok(value)
+        Ok((value, irqs))
     }
 
     /// The register at `offset`, without the side effects of reading it.
     pub(crate) fn peek(&self, offset: u8) -> Result<u8> {
         Ok(match offset {
-            RBR_THR if self.dlab() => self.dll,
+            // CAST: The divisor's low and high bytes.
+            RBR_THR if self.dlab() => self.divisor as u8,
             RBR_THR if self.count > 0 => self.fifo[self.head],
             RBR_THR => 0,
-            IER if self.dlab() => self.dlm,
-            IER => self.ier,
+            IER if self.dlab() => (self.divisor >> 8) as u8,
+            IER => self.ier & 0x0f,
             IIR_FCR => self.iir(),
             LCR => self.lcr,
             MCR => self.mcr,
@@ -129,7 +196,7 @@ impl Uart {
         })
     }
 
-    /// Bytes waiting in the receive FIFO.
+    /// Bytes waiting in the FIFO.
     pub(crate) fn pending(&self) -> usize {
         self.count
     }
@@ -139,8 +206,7 @@ impl Uart {
         if self.count > 0 {
             lsr |= LSR_DR;
         } else {
-            // The transmitter is empty when everything sent has been looped back and
-            // read (mtty clears THRE and TEMT while the FIFO holds data).
+            // mtty clears THRE and TEMT while the FIFO holds data.
             lsr |= LSR_THRE_TEMT;
         }
         if self.overrun {
@@ -150,25 +216,27 @@ impl Uart {
     }
 
     fn iir(&self) -> u8 {
-        let fifo_bits = if self.fcr & FCR_ENABLE != 0 { 0xc0 } else { 0 };
-        let id = if self.ier & IER_RDI != 0 && self.count > 0 {
-            0x04 // received data available
-        } else if self.ier & IER_THRI != 0 && self.count == 0 {
-            0x02 // transmitter holding register empty
-        } else {
-            0x01 // no interrupt pending
-        };
-        fifo_bits | id
+        let mut iir = 0;
+        if self.ier & IER_RLSI != 0 && self.overrun {
+            iir |= IIR_RLSI;
+        }
+        if self.ier & IER_RDI != 0 && self.count >= self.trigger_level {
+            iir |= IIR_RDI;
+        }
+        if self.ier & IER_THRI != 0 && self.count == 0 {
+            iir |= IIR_THRI;
+        }
+        // mtty's modem status condition ORs in UART_IIR_MSI, which is 0.
+        if iir == 0 {
+            iir = IIR_NO_INT;
+        }
+        iir | IIR_FIFO_BITS
     }
 
-    /// Modem status as a loopback connector wires it: RTS to CTS, DTR to DSR, OUT1 to
-    /// RI, OUT2 to DCD.
     fn msr(&self) -> u8 {
-        let mut msr = 0;
-        for (mcr_bit, msr_bit) in [(0x02, 0x10), (0x01, 0x20), (0x04, 0x40), (0x08, 0x80)] {
-            if self.mcr & mcr_bit != 0 {
-                msr |= msr_bit;
-            }
+        let mut msr = MSR_DSR | MSR_DDSR | MSR_DCD;
+        if self.mcr & MCR_AFE == 0 || self.count < self.max_fifo {
+            msr |= MSR_CTS | MSR_DCTS;
         }
         msr
     }
@@ -185,22 +253,30 @@ mod tests {
         u.write(RBR_THR, b'A')?;
         u.write(RBR_THR, b'B')?;
         assert_eq!(u.peek(LSR)?, LSR_DR);
-        assert_eq!(u.read(RBR_THR)?, b'A');
-        assert_eq!(u.read(RBR_THR)?, b'B');
+        assert_eq!(u.read(RBR_THR)?.0, b'A');
+        assert_eq!(u.read(RBR_THR)?.0, b'B');
         assert_eq!(u.peek(LSR)?, LSR_THRE_TEMT);
+        assert_eq!(u.read(RBR_THR)?.0, 0);
         Ok(())
     }
 
     #[test]
-    fn overrun_is_reported_once() -> Result {
+    fn overrun_when_full() -> Result {
         let mut u = Uart::new();
         for i in 0..=FIFO_SIZE {
             // CAST: Small test values.
             u.write(RBR_THR, i as u8)?;
         }
         assert_eq!(u.pending(), FIFO_SIZE);
-        assert_eq!(u.read(LSR)?, LSR_DR | LSR_OE);
-        assert_eq!(u.read(LSR)?, LSR_DR);
+        assert_eq!(u.peek(LSR)?, LSR_DR | LSR_OE);
+        u.read(RBR_THR)?;
+        u.write(RBR_THR, 0)?;
+        assert_eq!(u.peek(LSR)?, LSR_DR);
+        // Without the FIFO enabled, it holds one byte.
+        u.write(IIR_FCR, FCR_CLEAR_RCVR)?;
+        u.write(RBR_THR, 1)?;
+        u.write(RBR_THR, 2)?;
+        assert_eq!(u.peek(LSR)?, LSR_DR | LSR_OE);
         Ok(())
     }
 
@@ -213,6 +289,7 @@ mod tests {
         u.write(RBR_THR, 0x0c)?;
         u.write(IER, 0x00)?;
         assert_eq!(u.peek(RBR_THR)?, 0x0c);
+        assert_eq!(u.peek(IER)?, 0x00);
         assert_eq!(u.pending(), 0);
         u.write(LCR, 0x03)?;
         assert_eq!(u.peek(LCR)?, 0x03);
@@ -222,22 +299,25 @@ mod tests {
     #[test]
     fn refuses_offsets_past_the_registers() {
         let mut u = Uart::new();
-        assert!(u.write(8, 0).is_err());
+        assert!(u.write(REGISTERS, 0).is_err());
         assert!(u.read(255).is_err());
     }
 
     #[test]
-    fn interrupt_identification() -> Result {
+    fn interrupts_as_mtty_raises_them() -> Result {
         let mut u = Uart::new();
-        assert_eq!(u.peek(IIR_FCR)?, 0x01);
-        u.write(IER, IER_THRI)?;
-        assert_eq!(u.peek(IIR_FCR)?, 0x02);
-        u.write(IER, IER_RDI)?;
-        u.write(RBR_THR, 1)?;
-        u.write(IIR_FCR, FCR_ENABLE)?;
+        assert_eq!(u.peek(IIR_FCR)?, 0xc1);
+        // THRI with an empty FIFO raises one at once.
+        assert_eq!(u.write(IER, IER_THRI)?, 1);
+        assert_eq!(u.peek(IIR_FCR)?, 0xc2);
+        // No "data ready" before the FCR sets the trigger level.
+        assert_eq!(u.write(IER, IER_RDI)?, 0);
+        assert_eq!(u.write(RBR_THR, 1)?, 0);
+        assert_eq!(u.write(IIR_FCR, FCR_ENABLE_FIFO | FCR_CLEAR_RCVR)?, 0);
+        assert_eq!(u.write(RBR_THR, 2)?, 1);
         assert_eq!(u.peek(IIR_FCR)?, 0xc4);
-        u.write(IIR_FCR, FCR_ENABLE | FCR_CLEAR_RCVR)?;
-        assert_eq!(u.pending(), 0);
+        assert_eq!(u.write(IER, IER_RDI | IER_THRI)?, 0);
+        assert_eq!(u.read(RBR_THR)?, (2, 1));
         Ok(())
     }
 }

@@ -140,10 +140,10 @@ pub static PROFILES: &[Profile] = &[
             },
         ],
         exhausted: Errno::ENOSPC,
-        vfio: false,
+        vfio: true,
         vendor_attr: Some((
             "vendor/uart",
-            "port0: RBR=0x00 IER=0x00 IIR=0x01 LCR=0x00 MCR=0x00 LSR=0x60 MSR=0x00 SCR=0x00 fifo=0\n",
+            "port0: RBR=0x00 IER=0x00 IIR=0xc1 LCR=0x00 MCR=0x00 LSR=0x60 MSR=0xb3 SCR=0x00 fifo=0\n",
         )),
     },
 ];
