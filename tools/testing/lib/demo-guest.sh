@@ -1,6 +1,7 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0
 # The guest half of tools/testing/demo. Arguments: the vendor modules to show, in turn.
+# MDEV_VFIO_CLIENT: the VFIO client, to open the mtty-style mdevs through VFIO.
 set -e
 uuid=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
 step() { printf '\n=== %s\n' "$*"; }
@@ -33,6 +34,14 @@ cd /
 
 step "mdevctl list"
 mdevctl list
+
+case "$vendor" in mtty | mtty_rs)
+	if [ -n "${MDEV_VFIO_CLIENT:-}" ]; then
+		step "through VFIO, as a VMM would: PCI config space, then a string looped through the UART"
+		"$MDEV_VFIO_CLIENT" demo --profile "$vendor" "$uuid" "Hello from $vendor over VFIO"
+	fi
+	;;
+esac
 
 step "echo 1 > /sys/bus/mdev/devices/$uuid/remove"
 echo 1 >"/sys/bus/mdev/devices/$uuid/remove"
