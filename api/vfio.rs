@@ -234,7 +234,7 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn region_info(&self, index: u32) -> Result<RegionInfo>;
 
     /// `VFIO_DEVICE_GET_IRQ_INFO` of interrupt index `index`; an error also refuses
-    /// `VFIO_DEVICE_SET_IRQS` on it.
+    /// `VFIO_DEVICE_SET_IRQS` on it, with `ENOTTY`.
     fn irq_info(&self, index: u32) -> Result<IrqInfo>;
 
     /// `VFIO_DEVICE_SET_IRQS`, validated against [`Driver::irq_info`].
@@ -610,7 +610,10 @@ impl<T: Driver> Adapter<T> {
         if hdr.index >= num_irqs {
             return Err(EINVAL);
         }
-        let per_index = data.irq_info(hdr.index)?.count;
+        // An index the driver has no interrupts at is refused with `ENOTTY`, as by
+        // vfio-pci and mtty, once the header itself is valid.
+        let info = data.irq_info(hdr.index);
+        let per_index = info.as_ref().map_or(num_irqs, |i| i.count);
         let mut size = 0usize;
         // SAFETY: `hdr` and `size` are valid for the call.
         to_result(unsafe {
@@ -622,6 +625,7 @@ impl<T: Driver> Adapter<T> {
                 &mut size,
             )
         })?;
+        info.map_err(|_| ENOTTY)?;
         let action = match hdr.flags & ffi::VFIO_IRQ_SET_ACTION_TYPE_MASK {
             ffi::VFIO_IRQ_SET_ACTION_MASK => IrqAction::Mask,
             ffi::VFIO_IRQ_SET_ACTION_UNMASK => IrqAction::Unmask,
