@@ -1,0 +1,377 @@
+// SPDX-License-Identifier: GPL-2.0
+//! vfio-client: a userspace VFIO client that opens mtty-style mediated devices the
+//! way a VMM does and checks what they do, over both VFIO interfaces (the
+//! group/container one and the device cdev with iommufd).
+//!
+//! It is written against the kernel's C `samples/vfio-mdev/mtty.c` (Linux 7.3), the
+//! reference, and runs on any mdev core (the kernel's C one or this project's Rust
+//! one) and with any vendor driver that claims to be mtty (a "profile"). Output is
+//! KTAP; the last line is `N passed, N failed`; the exit status is 0 only when
+//! nothing failed.
+//!
+//! Usage: vfio-client --profile ID [--filter TEXT] [--list]
+//!        vfio-client demo [--profile ID] [--iface group|cdev] UUID TEXT
+//!   --profile ID   the vendor driver (mtty, mtty_rs)
+//!   --filter TEXT  run only the tests whose name contains TEXT
+//!   --list         print the test names and exit
+//!   demo           for an existing mdev: its config space as a hexdump, then TEXT
+//!                  written byte by byte to THR and read back from RBR
+
+mod demo;
+mod fixture;
+mod profile;
+mod sys;
+mod tests;
+mod uapi;
+mod vfio;
+
+// The KTAP reporter and the kernel log watcher of the conformance suite, shared.
+#[path = "../../mdev-conformance/src/kmsg.rs"]
+#[allow(dead_code)]
+mod kmsg;
+#[path = "../../mdev-conformance/src/ktap.rs"]
+mod ktap;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use fixture::Mdev;
+use fixture::Parent;
+use fixture::UuidSource;
+use ktap::Outcome;
+use ktap::Reporter;
+use profile::Profile;
+use vfio::Iface;
+
+/// Why a test did not pass.
+pub enum Fail {
+    Fail(String),
+    Skip(String),
+}
+
+impl From<String> for Fail {
+    fn from(s: String) -> Fail {
+        Fail::Fail(s)
+    }
+}
+
+impl From<&str> for Fail {
+    fn from(s: &str) -> Fail {
+        Fail::Fail(s.to_string())
+    }
+}
+
+pub type TestResult = Result<(), Fail>;
+
+/// Turns any error into a test failure that says what was being done.
+pub trait OrFail<T> {
+    fn or_fail(self, what: impl fmt::Display) -> Result<T, Fail>;
+}
+
+impl<T, E: fmt::Display> OrFail<T> for Result<T, E> {
+    fn or_fail(self, what: impl fmt::Display) -> Result<T, Fail> {
+        self.map_err(|e| Fail::Fail(format!("{what}: {e}")))
+    }
+}
+
+/// Fails the test with a formatted message unless the condition holds.
+#[macro_export]
+macro_rules! check {
+    ($cond:expr, $($fmt:tt)+) => {
+        if !$cond {
+            return Err($crate::Fail::Fail(format!($($fmt)+)));
+        }
+    };
+}
+
+/// Fails the test unless the two values are equal, showing both.
+#[macro_export]
+macro_rules! check_eq {
+    ($got:expr, $want:expr, $($fmt:tt)+) => {{
+        let got = $got;
+        let want = $want;
+        if got != want {
+            return Err($crate::Fail::Fail(format!(
+                "{}: got {:?}, want {:?}", format!($($fmt)+), got, want
+            )));
+        }
+    }};
+}
+
+/// Fails the test unless a call failed with exactly the given errno.
+#[macro_export]
+macro_rules! check_errno {
+    ($res:expr, $want:expr, $($fmt:tt)+) => {{
+        match $res {
+            Err(e) if e == $want => {}
+            Err(e) => {
+                return Err($crate::Fail::Fail(format!(
+                    "{}: failed with {e}, want {}", format!($($fmt)+), $want
+                )))
+            }
+            Ok(_) => {
+                return Err($crate::Fail::Fail(format!(
+                    "{}: succeeded, want {}", format!($($fmt)+), $want
+                )))
+            }
+        }
+    }};
+}
+
+/// Skips the test.
+#[macro_export]
+macro_rules! skip {
+    ($($fmt:tt)+) => {
+        return Err($crate::Fail::Skip(format!($($fmt)+)))
+    };
+}
+
+/// What every test gets.
+pub struct Ctx {
+    pub p: &'static Profile,
+    /// The vendor driver under test.
+    pub vendor: Parent,
+    /// A second parent (mdpy), for the tests that need one.
+    pub other: Parent,
+    pub uuids: UuidSource,
+    /// `available_instances` of the 1-port and the 2-port type with no mdev alive.
+    pub baseline: Vec<u64>,
+}
+
+impl Ctx {
+    /// The type with `ports` ports (1 or 2).
+    pub fn type_name(&self, ports: u32) -> &'static str {
+        if ports == 2 {
+            self.p.type_2port
+        } else {
+            self.p.type_1port
+        }
+    }
+
+    /// A fresh mdev with `ports` ports.
+    pub fn create(&self, ports: u32) -> Result<Mdev, Fail> {
+        Ok(self
+            .vendor
+            .create(self.type_name(ports), &self.uuids.fresh())?)
+    }
+
+    fn available(&self) -> Result<Vec<u64>, String> {
+        [self.p.type_1port, self.p.type_2port]
+            .iter()
+            .map(|t| self.vendor.available(t))
+            .collect()
+    }
+}
+
+/// One test; it runs once per interface in `ifaces`, named `NAME.IFACE`, or once
+/// with no suffix when `ifaces` is empty.
+#[derive(Clone, Copy)]
+pub struct Test {
+    pub name: &'static str,
+    pub ifaces: &'static [Iface],
+    pub run: fn(&Ctx, Iface) -> TestResult,
+}
+
+pub const BOTH: &[Iface] = &[Iface::Group, Iface::Cdev];
+pub const GROUP: &[Iface] = &[Iface::Group];
+pub const CDEV: &[Iface] = &[Iface::Cdev];
+pub const NONE: &[Iface] = &[];
+
+/// A test as it runs: its full name and its interface.
+struct Case {
+    name: String,
+    test: Test,
+    iface: Iface,
+}
+
+fn cases() -> Vec<Case> {
+    let mut v = Vec::new();
+    for t in tests::all() {
+        if t.ifaces.is_empty() {
+            v.push(Case {
+                name: t.name.to_string(),
+                test: t,
+                iface: Iface::Group,
+            });
+        }
+        for &i in t.ifaces {
+            v.push(Case {
+                name: format!("{}.{}", t.name, i),
+                test: t,
+                iface: i,
+            });
+        }
+    }
+    v
+}
+
+/// Brings the system back to "both parents loaded, no mdev alive"; says what it
+/// had to repair, which fails the test that left it.
+fn restore(ctx: &Ctx) -> Vec<String> {
+    let mut problems = Vec::new();
+    for p in [ctx.vendor, ctx.other] {
+        if !p.is_loaded() {
+            problems.push(format!("{} was left unloaded", p.module));
+            if let Err(e) = p.load() {
+                problems.push(format!("reloading {}: {e}", p.module));
+            }
+        }
+    }
+    let left = fixture::live_mdevs();
+    if !left.is_empty() {
+        problems.push(format!("mdevs left alive: {}", left.join(" ")));
+        for u in &left {
+            let _ = fixture::remove_raw(u);
+        }
+    }
+    match ctx.available() {
+        Ok(now) if now != ctx.baseline => problems.push(format!(
+            "available_instances is {now:?} with no mdev alive, was {:?}",
+            ctx.baseline
+        )),
+        Ok(_) => {}
+        Err(e) => problems.push(e),
+    }
+    problems
+}
+
+/// Writes a line into the kernel log, so the console shows where each test starts.
+fn mark(text: &str) {
+    use std::io::Write;
+    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
+        let _ = writeln!(f, "vfio-client: {text}");
+    }
+}
+
+struct Options {
+    profile: String,
+    filter: Option<String>,
+    list: bool,
+}
+
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        profile: String::new(),
+        filter: None,
+        list: false,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--profile" => o.profile = value()?,
+            "--filter" => o.filter = Some(value()?),
+            "--list" => o.list = true,
+            _ => return Err(format!("unknown argument {a}")),
+        }
+    }
+    if o.profile.is_empty() && !o.list {
+        return Err("--profile is required".into());
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("demo") {
+        return demo::main(&args[1..]);
+    }
+    let opts = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("vfio-client: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let selected: Vec<Case> = cases()
+        .into_iter()
+        .filter(|c| {
+            opts.filter
+                .as_ref()
+                .is_none_or(|f| c.name.contains(f.as_str()))
+        })
+        .collect();
+    if opts.list {
+        for c in &selected {
+            println!("{}", c.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let Some(p) = profile::find(&opts.profile) else {
+        eprintln!("vfio-client: no profile {}", opts.profile);
+        return ExitCode::from(2);
+    };
+    let vendor = Parent {
+        module: p.module,
+        name: p.parent,
+    };
+    let other = Parent {
+        module: profile::OTHER.module,
+        name: profile::OTHER.parent,
+    };
+
+    let mut setup = Vec::new();
+    for v in [vendor, other] {
+        if let Err(e) = v.load() {
+            setup.push(e);
+        }
+    }
+    for u in fixture::live_mdevs() {
+        setup.push(format!("an mdev existed before the client started: {u}"));
+    }
+    let mut ctx = Ctx {
+        p,
+        vendor,
+        other,
+        uuids: UuidSource::new(),
+        baseline: Vec::new(),
+    };
+    match ctx.available() {
+        Ok(b) => ctx.baseline = b,
+        Err(e) => setup.push(e),
+    }
+
+    let mut report = Reporter::new(selected.len());
+    Reporter::diag(&format!(
+        "vfio client: profile {} (module {}, bounds_checked {}, has_request {}), second parent {}",
+        p.id, p.module, p.bounds_checked, p.has_request, other.name
+    ));
+    if !setup.is_empty() {
+        Reporter::diag(&format!("set-up failed: {}", setup.join("; ")));
+        for c in &selected {
+            report.result(&c.name, Outcome::Fail("set-up failed".into()));
+        }
+        report.finish();
+        return ExitCode::FAILURE;
+    }
+
+    for c in &selected {
+        mark(&format!("start {}", c.name));
+        let mut log = kmsg::KernelLog::watch();
+        let result = (c.test.run)(&ctx, c.iface);
+        let mut leftovers = restore(&ctx);
+        let reports = log.new_reports();
+        if !reports.is_empty() {
+            leftovers.push(format!("kernel reported: {}", reports.join(" | ")));
+        }
+        let outcome = match result {
+            Ok(()) if leftovers.is_empty() => Outcome::Pass,
+            Ok(()) => Outcome::Fail(leftovers.join("\n")),
+            Err(Fail::Skip(why)) if leftovers.is_empty() => Outcome::Skip(why),
+            Err(Fail::Fail(why)) | Err(Fail::Skip(why)) => {
+                leftovers.insert(0, why);
+                Outcome::Fail(leftovers.join("\n"))
+            }
+        };
+        report.result(&c.name, outcome);
+    }
+    if report.finish() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}

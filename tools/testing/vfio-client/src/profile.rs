@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: GPL-2.0
+//! The vendor drivers the client can drive, and what it may expect of each.
+//!
+//! Both profiles describe the same device: the PCI identity, registers and VFIO
+//! region and interrupt layout of the kernel's `samples/vfio-mdev/mtty.c` (7.3). The
+//! flags say where a driver may differ from that reference.
+
+/// A vendor driver whose mdevs are mtty-style VFIO serial devices.
+pub struct Profile {
+    /// The name the client is asked for on its command line.
+    pub id: &'static str,
+    /// The module to load and unload.
+    pub module: &'static str,
+    /// The parent's name under `/sys/class/mdev_bus`.
+    pub parent: &'static str,
+    /// The type with one port (one I/O BAR) and the type with two (two I/O BARs).
+    pub type_1port: &'static str,
+    pub type_2port: &'static str,
+    /// Whether the driver refuses accesses outside its regions and of the wrong size
+    /// with EINVAL. C mtty does not check them, and some of them read or write out of
+    /// bounds in the kernel (see `tests/bounds.rs`), so they are only made when this
+    /// is set.
+    pub bounds_checked: bool,
+    /// Whether the driver implements the `request` callback of `vfio_device_ops`:
+    /// then it offers `VFIO_PCI_REQ_IRQ_INDEX` and signals it when the device is
+    /// being removed while open. C mtty has no `request` (mtty.c 1920-1933).
+    pub has_request: bool,
+}
+
+pub static PROFILES: &[Profile] = &[
+    Profile {
+        id: "mtty",
+        module: "mtty",
+        parent: "mtty",
+        type_1port: "mtty-1",
+        type_2port: "mtty-2",
+        bounds_checked: false,
+        has_request: false,
+    },
+    Profile {
+        id: "mtty_rs",
+        module: "mtty_rs",
+        parent: "mtty_rs",
+        type_1port: "mtty_rs-1",
+        type_2port: "mtty_rs-2",
+        bounds_checked: true,
+        has_request: true,
+    },
+];
+
+/// The profile called `id`.
+pub fn find(id: &str) -> Option<&'static Profile> {
+    PROFILES.iter().find(|p| p.id == id)
+}
+
+/// A second parent for the tests that need one: the kernel's C `mdpy`, which loads
+/// on either core.
+pub struct OtherParent {
+    pub module: &'static str,
+    pub parent: &'static str,
+    pub type_name: &'static str,
+}
+
+pub static OTHER: OtherParent = OtherParent {
+    module: "mdpy",
+    parent: "mdpy",
+    type_name: "mdpy-vga",
+};

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+//! Removing an mdev, or unloading its vendor driver, while a client (a VMM, in
+//! real life) has it open through VFIO.
+//!
+//! What the reference does (drivers/vfio/vfio_main.c, 7.3): the driver's remove
+//! calls `vfio_unregister_group_dev` (mtty.c 1390-1396), which unpublishes the
+//! device (no new `GET_DEVICE_FD`, the cdev node goes away) and then waits, in
+//! 10-second rounds, until every open device file is closed, calling the driver's
+//! `request` callback, if it has one, before each round (vfio_main.c 421-471). So
+//! `remove` blocks until the client closes; the client's open device keeps working
+//! meanwhile. The wait is interruptible, so the hung-task detector stays quiet.
+//! Unloading the vendor module is refused instead: the first open of a VFIO device
+//! takes a reference on its driver's module, and delete_module(2) fails with
+//! EWOULDBLOCK (EAGAIN) while the module has users, with or without O_NONBLOCK
+//! (try_stop_module, kernel/module/main.c).
+
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+use std::time::Instant;
+
+use crate::check;
+use crate::check_errno;
+use crate::fixture;
+use crate::fixture::Mdev;
+use crate::ktap::Reporter;
+use crate::sys;
+use crate::sys::Errno;
+use crate::sys::EventFd;
+use crate::sys::Res;
+use crate::tests::Port;
+use crate::uapi::*;
+use crate::vfio;
+use crate::vfio::Iface;
+use crate::Ctx;
+use crate::Fail;
+use crate::OrFail;
+use crate::Test;
+use crate::TestResult;
+use crate::BOTH;
+use crate::CDEV;
+use crate::GROUP;
+
+pub const TESTS: &[Test] = &[
+    Test {
+        name: "remove_while_open",
+        ifaces: BOTH,
+        run: remove_while_open,
+    },
+    Test {
+        name: "remove_with_only_group_open",
+        ifaces: GROUP,
+        run: remove_with_only_group_open,
+    },
+    Test {
+        name: "unload_while_open",
+        ifaces: BOTH,
+        run: unload_while_open,
+    },
+    Test {
+        name: "unload_while_cdev_unbound",
+        ifaces: CDEV,
+        run: unload_while_cdev_unbound,
+    },
+];
+
+/// How long a blocked operation must stay blocked to count as blocked.
+const BLOCKED: Duration = Duration::from_millis(1500);
+/// How long an operation that must not block may take.
+const PROMPT: Duration = Duration::from_secs(10);
+
+/// Runs `f` on a thread; its result comes through the receiver.
+fn background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx
+}
+
+/// Waits until `<mdev>/vfio-dev` is gone: `vfio_unregister_group_dev` has
+/// unpublished the device and is waiting for its users. That is how the test knows
+/// the removal really started before it checks that it is blocked.
+fn wait_unpublished(m: &Mdev) -> Result<(), Fail> {
+    let dir = fixture::mdev_dir(&m.uuid).join("vfio-dev");
+    let start = Instant::now();
+    while dir.exists() {
+        if start.elapsed() > PROMPT {
+            return Err(Fail::Fail(format!(
+                "{} still exists {} s after the removal started",
+                dir.display(),
+                PROMPT.as_secs()
+            )));
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Creates and removes an mdev on the second parent (mdpy), on a thread, and
+/// requires that to finish promptly: a removal blocked on one parent must not hold
+/// a lock the core needs for another.
+fn other_parent_works(ctx: &Ctx) -> Result<(), Fail> {
+    let other = ctx.other;
+    let uuid = ctx.uuids.fresh();
+    let rx = background(move || -> Result<(), String> {
+        let m = other.create(crate::profile::OTHER.type_name, &uuid)?;
+        m.remove()
+    });
+    match rx.recv_timeout(PROMPT) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(Fail::Fail(format!(
+            "on the other parent ({}): {e}",
+            other.name
+        ))),
+        Err(_) => Err(Fail::Fail(format!(
+            "creating and removing an mdev on the other parent ({}) did not finish in {} s",
+            other.name,
+            PROMPT.as_secs()
+        ))),
+    }
+}
+
+/// `remove` written while the device is open blocks until the client closes it,
+/// without blocking other parents; with a `request` callback the client is asked
+/// (the REQ eventfd) and closes on that signal. Meanwhile the open device answers,
+/// and no new open of it succeeds.
+fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let cdev = m.cdev_path()?;
+    let o = vfio::open(&m, iface)?;
+    let req = if ctx.p.has_request {
+        let e = EventFd::new().or_fail("eventfd")?;
+        o.dev
+            .set_eventfd(VFIO_PCI_REQ_IRQ_INDEX, e.raw())
+            .or_fail("SET_IRQS REQ eventfd")?;
+        Some(e)
+    } else {
+        None
+    };
+    let p = Port::new(&o.dev, 0)?;
+    p.wr(UART_SCR, 0x42)?;
+    let uuid = m.uuid.clone();
+    let started = Instant::now();
+    let removal = background(move || (fixture::remove_raw(&uuid), Instant::now()));
+
+    if let Some(e) = &req {
+        check!(
+            e.wait(PROMPT).is_some(),
+            "the REQ eventfd was not signalled within {} s of the removal",
+            PROMPT.as_secs()
+        );
+    }
+    wait_unpublished(&m)?;
+    thread::sleep(BLOCKED);
+    if let Ok((r, _)) = removal.try_recv() {
+        return Err(Fail::Fail(format!(
+            "remove returned {r:?} while the device was open"
+        )));
+    }
+    p.expect(UART_SCR, 0x42, "while the device's removal waits")?;
+    match (iface, &o.group) {
+        (Iface::Group, Some(g)) => check_errno!(
+            vfio::get_device_fd(g, &m.uuid),
+            Errno::ENODEV,
+            "a second GET_DEVICE_FD while the removal waits"
+        ),
+        _ => check_errno!(
+            sys::open_rw(&cdev),
+            Errno::ENOENT,
+            "opening {cdev} while the removal waits"
+        ),
+    }
+    other_parent_works(ctx)?;
+    if let Ok((r, _)) = removal.try_recv() {
+        return Err(Fail::Fail(format!(
+            "remove returned {r:?} while the device was open"
+        )));
+    }
+
+    let closed = Instant::now();
+    drop(o);
+    drop(req);
+    let (r, done) = removal.recv_timeout(PROMPT).map_err(|_| {
+        Fail::Fail(format!(
+            "remove did not return within {} s of closing the device",
+            PROMPT.as_secs()
+        ))
+    })?;
+    check!(
+        r == Ok(1),
+        "remove after closing the device: {r:?}, want Ok(1)"
+    );
+    check!(!m.exists(), "{} still exists after its removal", m.uuid);
+    let avail = ctx.vendor.available(ctx.p.type_1port)?;
+    check!(
+        avail == ctx.baseline[0],
+        "available_instances of {} is {avail}, was {}",
+        ctx.p.type_1port,
+        ctx.baseline[0]
+    );
+    Reporter::diag(&format!(
+        "remove blocked {:.1} s while open ({}), returned {} ms after the close",
+        closed.duration_since(started).as_secs_f64(),
+        if ctx.p.has_request {
+            "REQ signalled"
+        } else {
+            "no request callback"
+        },
+        done.saturating_duration_since(closed).as_millis()
+    ));
+    Ok(())
+}
+
+/// With only the group open (in a container, but no device fd), `remove` does not
+/// wait: the group holds no reference on the device. The group then reports
+/// ENODEV: its IOMMU group is gone.
+fn remove_with_only_group_open(ctx: &Ctx, _: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let container = vfio::open_container()?;
+    let path = m.group_path()?;
+    let group = sys::open_rw(&path).or_fail(format!("open {path}"))?;
+    vfio::attach_group(&group, &container)?;
+    let uuid = m.uuid.clone();
+    let removal = background(move || fixture::remove_raw(&uuid));
+    match removal.recv_timeout(PROMPT) {
+        Ok(Ok(1)) => {}
+        Ok(r) => return Err(Fail::Fail(format!("remove: {r:?}, want Ok(1)"))),
+        Err(_) => {
+            return Err(Fail::Fail(format!(
+                "remove did not return within {} s with only the group open",
+                PROMPT.as_secs()
+            )))
+        }
+    }
+    check!(!m.exists(), "{} still exists after its removal", m.uuid);
+    check_errno!(
+        vfio::group_status(&group),
+        Errno::ENODEV,
+        "GROUP_GET_STATUS after the removal"
+    );
+    drop(group);
+    drop(container);
+    Ok(())
+}
+
+/// Unloading the vendor module while one of its devices is open is refused with
+/// EWOULDBLOCK (EAGAIN), with and without O_NONBLOCK, and changes nothing; once the
+/// device is closed the unload works and takes the mdev with it.
+fn unload_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let o = vfio::open(&m, iface)?;
+    let nonblock: Res<()> = ctx.vendor.unload(libc::O_NONBLOCK);
+    let blocking: Res<()> = ctx.vendor.unload(0);
+    check_errno!(
+        nonblock,
+        Errno::EAGAIN,
+        "delete_module({}, O_NONBLOCK) with a device open",
+        ctx.p.module
+    );
+    check_errno!(
+        blocking,
+        Errno::EAGAIN,
+        "delete_module({}, 0) with a device open",
+        ctx.p.module
+    );
+    check!(ctx.vendor.is_loaded(), "{} was unloaded", ctx.p.module);
+    check!(m.exists(), "{} went away", m.uuid);
+    let p = Port::new(&o.dev, 0)?;
+    p.loop_back(b"still here")?;
+    drop(o);
+    ctx.vendor
+        .unload(libc::O_NONBLOCK)
+        .or_fail(format!("delete_module({}) after the close", ctx.p.module))?;
+    check!(!ctx.vendor.is_loaded(), "{} is still loaded", ctx.p.module);
+    check!(!m.exists(), "{} outlived its driver", m.uuid);
+    ctx.vendor.load()?;
+    Reporter::diag(&format!(
+        "delete_module({}) with the device open: {nonblock:?} (O_NONBLOCK), {blocking:?} (no flags)",
+        ctx.p.module
+    ));
+    Ok(())
+}
+
+/// A cdev that is open but not bound holds no module reference, but does hold the
+/// device: the unload goes ahead and then waits in the driver's remove until the
+/// cdev is closed, without blocking other parents.
+fn unload_while_cdev_unbound(ctx: &Ctx, _: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let c = vfio::open_cdev_unbound(&m)?;
+    let vendor = ctx.vendor;
+    let started = Instant::now();
+    let unload = background(move || (vendor.unload(libc::O_NONBLOCK), Instant::now()));
+    wait_unpublished(&m)?;
+    thread::sleep(BLOCKED);
+    if let Ok((r, _)) = unload.try_recv() {
+        return Err(Fail::Fail(format!(
+            "delete_module returned {r:?} while the cdev was open"
+        )));
+    }
+    check_errno!(c.info(), Errno::EINVAL, "GET_INFO on the unbound cdev");
+    other_parent_works(ctx)?;
+    let closed = Instant::now();
+    drop(c);
+    let (r, done) = unload.recv_timeout(PROMPT).map_err(|_| {
+        Fail::Fail(format!(
+            "delete_module did not return within {} s of closing the cdev",
+            PROMPT.as_secs()
+        ))
+    })?;
+    check!(r == Ok(()), "delete_module after closing the cdev: {r:?}");
+    check!(!m.exists(), "{} outlived its driver", m.uuid);
+    ctx.vendor.load()?;
+    Reporter::diag(&format!(
+        "delete_module blocked {:.1} s while the unbound cdev was open, returned {} ms after the close",
+        closed.duration_since(started).as_secs_f64(),
+        done.saturating_duration_since(closed).as_millis()
+    ));
+    Ok(())
+}
