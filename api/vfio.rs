@@ -315,7 +315,7 @@ impl<T: Driver> Registration<T> {
             from_err_ptr(ffi::_vfio_alloc_device(
                 core::mem::size_of::<Device<T>>(),
                 raw_dev,
-                &Adapter::<T>::OPS,
+                Adapter::<T>::ops(),
             ))?
         };
         // CAST: `vdev` is the first field of a `Device<T>` (type invariant), zeroed by the
@@ -451,6 +451,12 @@ impl<T: Driver> Adapter<T> {
         // SAFETY: All-zero is a valid `vfio_device_ops` (no name, no ops).
         ..unsafe { MaybeUninit::zeroed().assume_init() }
     };
+
+    /// The ops, in static memory (a constant promoted to `'static`), as the VFIO core
+    /// keeps a pointer to them for the device's life.
+    fn ops() -> &'static ffi::vfio_device_ops {
+        &Self::OPS
+    }
 
     /// # Safety
     ///
