@@ -44,7 +44,6 @@ use crate::check_eq;
 use crate::sys::Errno;
 use crate::sys::Res;
 use crate::tests::config::expected_config;
-use crate::tests::config::CONFIG_SIZE;
 use crate::tests::Port;
 use crate::uapi::*;
 use crate::vfio;
@@ -393,7 +392,6 @@ fn run(ctx: &Ctx, iface: Iface, which: fn(&Access) -> bool) -> TestResult {
             expected_config(ports)[..0x10].to_vec(),
             "config header afterwards"
         );
-        let _ = CONFIG_SIZE;
         for n in 0..ports {
             let p = Port::new(&o.dev, n)?;
             p.wr(UART_IIR, UART_FCR_ENABLE_FIFO | UART_FCR_CLEAR_RCVR)?;
