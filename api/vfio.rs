@@ -8,14 +8,16 @@
 //!
 //! # Lifetime
 //!
-//! [`Registration::new`] lets the VFIO core allocate the `struct vfio_device` with
-//! room for a [`Device<T>`], initialises the driver's data in place and registers the
-//! device (it appears as `/dev/vfio/<group>` and `/dev/vfio/devices/vfioN`). Dropping
-//! the registration unregisters it, which waits until every user has closed the
-//! device (asking them through [`Driver::request`] while it waits), and then drops the
-//! registration's reference; the data is dropped when the last reference goes (the
-//! `release` op). So the driver's callbacks only run between registration and the end
-//! of the unregistration: for an mdev, while it is bound.
+//! [`register`] lets the VFIO core allocate the `struct vfio_device` with room for a
+//! [`Device<T>`], initialises the driver's data in place and registers the device (it
+//! appears as `/dev/vfio/<group>` and `/dev/vfio/devices/vfioN`), from the `probe` of
+//! the device it emulates. The registration is owned by that device (`devres`): when
+//! the device is unbound, after its driver's `remove`, the VFIO device is unregistered,
+//! which waits until every user has closed it (asking them through
+//! [`Driver::request`] while it waits). The driver keeps an [`ARef<Device<T>>`], which
+//! derefs to its data; the data is dropped with the last reference (the `release`
+//! op). So the driver's callbacks only run while the emulated device is bound, and
+//! no reference a driver keeps can hold the VFIO device registered past that.
 //!
 //! The standard device ioctls are decoded here (copying from and to userspace, and
 //! validating as `vfio_set_irqs_validate_and_prepare()` does), so a driver only sees
@@ -34,6 +36,7 @@ use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::device;
+use kernel::devres;
 use kernel::error::from_err_ptr;
 use kernel::error::from_result;
 use kernel::error::to_result;
@@ -46,6 +49,8 @@ use kernel::ffi::c_ulong;
 use kernel::ioctl::_IO;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
+use kernel::sync::aref::ARef;
+use kernel::sync::aref::AlwaysRefCounted;
 use kernel::types::Opaque;
 use kernel::uaccess::UserPtr;
 use kernel::uaccess::UserSlice;
@@ -205,9 +210,10 @@ pub(crate) struct IrqSet {
 
 /// The driver of an emulated VFIO device: its data, with the device's operations.
 ///
-/// Every callback runs in the context of the task using the device file, with no lock
-/// of this layer held; the driver serialises its own state. None runs after the
-/// device's [`Registration`] was dropped.
+/// The file callbacks (`open` to `reset`) run in the task using the device file,
+/// `request` in the task unbinding the emulated device, `drop` of the data wherever
+/// the last reference goes; no lock of this layer is held, and the driver serialises
+/// its own state. None runs once the emulated device is unbound (see [`register`]).
 #[vtable]
 pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// The name of the device's ops (`vfio_device_ops.name`).
@@ -245,9 +251,10 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 
     /// The device is being unregistered while users still hold it open: ask them to
     /// release it (`count` counts the requests). Called every ten seconds until they
-    /// do, from the unregistering task, with whatever locks it holds (for an mdev: the
-    /// core's gate for reading and the mdev's device lock); it must not wait for the
-    /// users.
+    /// do, from the task unbinding the emulated device, with whatever locks it holds
+    /// (for an mdev: the mdev's device lock, and the parent's gate, for reading in a
+    /// user's remove, for writing in the parent's unregistration); it must not wait
+    /// for the users.
     fn request(&self, _count: u32) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
@@ -255,18 +262,28 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 
 /// A VFIO device of driver `T`: the C `struct vfio_device`, followed by `T`.
 ///
+/// Drivers hold it through an [`ARef`] (a reference on the `struct vfio_device`'s
+/// device), which derefs to `T`; the device stays registered until its parent is
+/// unbound, whatever the driver does with its references.
+///
 /// # Invariants
 ///
 /// `vdev` is first (`_vfio_alloc_device()` allocates the whole and treats its start as
 /// the `struct vfio_device`), and its `ops` are `Adapter::<T>::OPS`. `data` is
-/// initialised when `initialised` is true, which it is from the end of
-/// [`Registration::new`] until the release.
+/// initialised when `initialised` is true, which it is from the end of [`register`]'s
+/// initialisation until the release; every `ARef<Device<T>>` is made after that.
 #[repr(C)]
 pub(crate) struct Device<T: Driver> {
     vdev: Opaque<ffi::vfio_device>,
     initialised: bool,
     data: MaybeUninit<T>,
 }
+
+// SAFETY: The data is `Send + Sync` (`Driver`'s bounds); the C part is reference counted
+// and may be used and released from any thread.
+unsafe impl<T: Driver> Send for Device<T> {}
+// SAFETY: As above; shared access only reads the C part or goes through `&T`.
+unsafe impl<T: Driver> Sync for Device<T> {}
 
 impl<T: Driver> Device<T> {
     /// # Safety
@@ -278,92 +295,123 @@ impl<T: Driver> Device<T> {
         // is initialised (caller).
         unsafe { (*vdev.cast::<Device<T>>()).data.assume_init_ref() }
     }
-}
 
-/// A registered VFIO device of `T`; dropping it unregisters the device (waiting for
-/// its users to close it) and drops this reference to it.
-///
-/// # Invariants
-///
-/// `0` points to a `Device<T>` with initialised data, registered, on which this object
-/// holds the initial reference.
-pub(crate) struct Registration<T: Driver>(NonNull<Device<T>>);
-
-// SAFETY: Only `&T` is handed out, and the registration may be dropped on any thread.
-unsafe impl<T: Driver> Send for Registration<T> {}
-// SAFETY: As above.
-unsafe impl<T: Driver> Sync for Registration<T> {}
-
-impl<T: Driver> Registration<T> {
-    /// Allocates a VFIO device for `dev` (the bound device it emulates, an mdev),
-    /// initialises its data with `init` and registers it as an emulated-IOMMU device.
-    pub(crate) fn new(
-        dev: &device::Device<device::Bound>,
-        init: impl PinInit<T, Error>,
-    ) -> Result<Self> {
-        const {
-            // `_vfio_alloc_device()` uses `kvzalloc()`, aligned to at least 8 bytes.
-            assert!(core::mem::align_of::<Device<T>>() <= 8);
-        }
-        // CAST: `device::Device` is a transparent wrapper of `struct device`.
-        let raw_dev = core::ptr::from_ref(dev)
-            .cast::<bindings::device>()
-            .cast_mut();
-        // SAFETY: `dev` is a live, bound device; the size covers a `Device<T>`, whose
-        // first field is the `vfio_device`; `OPS` is static.
-        let vdev = unsafe {
-            from_err_ptr(ffi::_vfio_alloc_device(
-                core::mem::size_of::<Device<T>>(),
-                raw_dev,
-                Adapter::<T>::ops(),
-            ))?
-        };
-        // CAST: `vdev` is the first field of a `Device<T>` (type invariant), zeroed by the
-        // allocation: `initialised` is false.
-        let device = NonNull::new(vdev.cast::<Device<T>>()).ok_or(ENOMEM)?;
-        let this = device.as_ptr();
-        // SAFETY: `data` is uninitialised memory of this fresh allocation, which does not
-        // move; the release drops it once `initialised` is set.
-        let initialised = unsafe { init.__init((&raw mut (*this).data).cast::<T>()) };
-        if let Err(e) = initialised {
-            // SAFETY: Pairs with the allocation's initial reference; the release does
-            // not touch the data, `initialised` being false.
-            unsafe { bindings::put_device(&raw mut (*vdev).device) };
-            return Err(e);
-        }
-        // SAFETY: Nobody else knows the device yet.
-        unsafe { (*this).initialised = true };
-        // SAFETY: The device is fully initialised.
-        let ret = unsafe { ffi::vfio_register_emulated_iommu_dev(vdev) };
-        if let Err(e) = to_result(ret) {
-            // SAFETY: Pairs with the allocation's initial reference; the release drops
-            // the data.
-            unsafe { bindings::put_device(&raw mut (*vdev).device) };
-            return Err(e);
-        }
-        // INVARIANT: Initialised, registered, with the initial reference.
-        Ok(Registration(device))
-    }
-
-    fn vdev(&self) -> *mut ffi::vfio_device {
-        // SAFETY: The device is live (type invariant); `vdev` is its first field.
-        unsafe { (*self.0.as_ptr()).vdev.get() }
+    /// The `struct device` whose reference count covers the whole.
+    fn kref_dev(&self) -> *mut bindings::device {
+        // SAFETY: `vdev` is a live `vfio_device` (type invariant).
+        unsafe { &raw mut (*self.vdev.get()).device }
     }
 }
 
-impl<T: Driver> Deref for Registration<T> {
+// SAFETY: A reference on the `vfio_device`'s `struct device` keeps the allocation (and
+// so the data, dropped only at the release) alive.
+unsafe impl<T: Driver> AlwaysRefCounted for Device<T> {
+    fn inc_ref(&self) {
+        // SAFETY: The device is live: `self` is borrowed from a reference.
+        unsafe { bindings::get_device(self.kref_dev()) };
+    }
+
+    unsafe fn dec_ref(obj: NonNull<Self>) {
+        // SAFETY: Pairs with the reference the caller owns.
+        unsafe { bindings::put_device(obj.as_ref().kref_dev()) };
+    }
+}
+
+impl<T: Driver> Deref for Device<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        // SAFETY: The data is initialised until the release, which cannot happen while
-        // this reference exists (type invariant).
-        unsafe { Device::<T>::from_vdev(self.vdev()) }
+        // SAFETY: Initialised before any reference was handed out, dropped only at the
+        // release, which cannot happen while `self` is borrowed (type invariant).
+        unsafe { Device::<T>::from_vdev(self.vdev.get()) }
     }
 }
 
+/// Allocates a VFIO device for `dev` (the device it emulates: for an mdev, the mdev
+/// in its `probe`), initialises its data with `init` and registers it as an
+/// emulated-IOMMU device; returns a reference to it.
+///
+/// The registration belongs to `dev`: it is undone when `dev` is unbound from its
+/// driver (after the driver's `remove`), which waits until every user has closed the
+/// VFIO device, asking them through [`Driver::request`] meanwhile. So no VFIO callback
+/// runs once `dev` is unbound, and the device cannot outlive the binding it needs
+/// (the VFIO core reads the parent's driver at every open). A device that already has
+/// an IOMMU group (a second registration) is refused with `EBUSY`.
+pub(crate) fn register<T: Driver>(
+    dev: &device::Device<device::Core<'_>>,
+    init: impl PinInit<T, Error>,
+) -> Result<ARef<Device<T>>> {
+    const {
+        // `_vfio_alloc_device()` uses `kvzalloc()`, aligned to at least 8 bytes.
+        assert!(core::mem::align_of::<Device<T>>() <= 8);
+    }
+    // CAST: `device::Device` is a transparent wrapper of `struct device`.
+    let raw_dev = core::ptr::from_ref(dev)
+        .cast::<bindings::device>()
+        .cast_mut();
+    // SAFETY: `dev` is live and its device lock is held (`Core`): the group cannot
+    // appear meanwhile.
+    if !unsafe { (*raw_dev).iommu_group }.is_null() {
+        return Err(EBUSY);
+    }
+    // SAFETY: `dev` is a live, bound device; the size covers a `Device<T>`, whose first
+    // field is the `vfio_device`; the ops are static.
+    let vdev = unsafe {
+        from_err_ptr(ffi::_vfio_alloc_device(
+            core::mem::size_of::<Device<T>>(),
+            raw_dev,
+            Adapter::<T>::ops(),
+        ))?
+    };
+    // CAST: `vdev` is the first field of a `Device<T>` (type invariant), zeroed by the
+    // allocation: `initialised` is false.
+    let device = NonNull::new(vdev.cast::<Device<T>>()).ok_or(ENOMEM)?;
+    let this = device.as_ptr();
+    // SAFETY: `data` is uninitialised memory of this fresh allocation, which does not
+    // move; the release drops it once `initialised` is set.
+    let initialised = unsafe { init.__init((&raw mut (*this).data).cast::<T>()) };
+    if let Err(e) = initialised {
+        // SAFETY: Pairs with the allocation's initial reference; the release does not
+        // touch the data, `initialised` being false.
+        unsafe { bindings::put_device(&raw mut (*vdev).device) };
+        return Err(e);
+    }
+    // SAFETY: Nobody else knows the device yet.
+    unsafe { (*this).initialised = true };
+    // SAFETY: The device is fully initialised.
+    let ret = unsafe { ffi::vfio_register_emulated_iommu_dev(vdev) };
+    if let Err(e) = to_result(ret) {
+        // SAFETY: Pairs with the allocation's initial reference; the release drops the
+        // data.
+        unsafe { bindings::put_device(&raw mut (*vdev).device) };
+        return Err(e);
+    }
+    // SAFETY: The data is initialised and the initial reference is alive (held by the
+    // registration made next); this takes one more for the caller.
+    let handle = ARef::from(unsafe { device.as_ref() });
+    // INVARIANT: Registered, holding the initial reference. If `devres` cannot take it,
+    // it is dropped here, which unregisters the device at once.
+    devres::register(dev, Registration(device), GFP_KERNEL)?;
+    Ok(handle)
+}
+
+/// A registered VFIO device of `T`, owned by the device it emulates through `devres`;
+/// dropping it (at that device's unbind) unregisters the VFIO device, waiting for its
+/// users to close it, and drops the initial reference.
+///
+/// # Invariants
+///
+/// `0` points to a registered `Device<T>` with initialised data, on which this object
+/// holds the initial reference.
+struct Registration<T: Driver>(NonNull<Device<T>>);
+
+// SAFETY: Dropped by `devres` on any thread; `Device<T>` is `Send + Sync`.
+unsafe impl<T: Driver> Send for Registration<T> {}
+
 impl<T: Driver> Drop for Registration<T> {
     fn drop(&mut self) {
-        let vdev = self.vdev();
+        // SAFETY: The device is live and registered (type invariant).
+        let vdev = unsafe { self.0.as_ref() }.vdev.get();
         // SAFETY: Registered (type invariant). Waits for the users to close the device,
         // calling `request` meanwhile; afterwards no callback runs.
         unsafe { ffi::vfio_unregister_group_dev(vdev) };
@@ -464,7 +512,7 @@ impl<T: Driver> Adapter<T> {
     unsafe extern "C" fn release(vdev: *mut ffi::vfio_device) {
         let this = vdev.cast::<Device<T>>();
         // SAFETY: The device is going away and nothing else uses it (caller); its data
-        // is dropped only if `Registration::new` initialised it.
+        // is dropped only if `register` initialised it.
         unsafe {
             if (*this).initialised {
                 (*this).initialised = false;
@@ -504,11 +552,8 @@ impl<T: Driver> Adapter<T> {
         let (data, pos) = unsafe { (Device::<T>::from_vdev(vdev), &mut *ppos) };
         let mut out = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
         from_result(|| {
-            // CAST: A file position is never negative here.
-            let n = data.read(&mut out, *pos as u64)?;
-            // CAST: At most `count` bytes.
-            *pos += n as bindings::loff_t;
-            Ok(n as isize)
+            let n = data.read(&mut out, u64::try_from(*pos).map_err(|_| EINVAL)?)?;
+            Self::advance(pos, n, count)
         })
     }
 
@@ -525,12 +570,21 @@ impl<T: Driver> Adapter<T> {
         let (data, pos) = unsafe { (Device::<T>::from_vdev(vdev), &mut *ppos) };
         let mut input = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
         from_result(|| {
-            // CAST: As in `read`.
-            let n = data.write(&mut input, *pos as u64)?;
-            // CAST: As in `read`.
-            *pos += n as bindings::loff_t;
-            Ok(n as isize)
+            let n = data.write(&mut input, u64::try_from(*pos).map_err(|_| EINVAL)?)?;
+            Self::advance(pos, n, count)
         })
+    }
+
+    /// Moves the file position past the `n` bytes a read or write of `count` bytes says
+    /// it did; returns what the call returns.
+    fn advance(pos: &mut bindings::loff_t, n: usize, count: usize) -> Result<isize> {
+        if n > count {
+            return Err(EINVAL);
+        }
+        let done = isize::try_from(n).map_err(|_| EINVAL)?;
+        let step = bindings::loff_t::try_from(done).map_err(|_| EINVAL)?;
+        *pos = pos.checked_add(step).ok_or(EOVERFLOW)?;
+        Ok(done)
     }
 
     /// # Safety
@@ -620,16 +674,12 @@ impl<T: Driver> Adapter<T> {
         // vfio-pci and mtty, once the header itself is valid.
         let info = data.irq_info(hdr.index);
         let per_index = info.as_ref().map_or(num_irqs, |i| i.count);
+        let per_index = c_int::try_from(per_index).map_err(|_| EINVAL)?;
+        let num_irqs = c_int::try_from(num_irqs).map_err(|_| EINVAL)?;
         let mut size = 0usize;
         // SAFETY: `hdr` and `size` are valid for the call.
         to_result(unsafe {
-            // CAST: Interrupt counts are small.
-            ffi::vfio_set_irqs_validate_and_prepare(
-                &mut hdr,
-                per_index as c_int,
-                num_irqs as c_int,
-                &mut size,
-            )
+            ffi::vfio_set_irqs_validate_and_prepare(&mut hdr, per_index, num_irqs, &mut size)
         })?;
         info.map_err(|_| ENOTTY)?;
         let action = match hdr.flags & ffi::VFIO_IRQ_SET_ACTION_TYPE_MASK {

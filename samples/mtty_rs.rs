@@ -33,6 +33,7 @@ use core::sync::atomic::Ordering;
 use kernel::device::Bound;
 use kernel::device::Core;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 
 #[allow(
     dead_code,
@@ -78,7 +79,6 @@ mod vfio_bindings {
 #[path = "../api/mdev.rs"]
 mod mdev;
 #[path = "../api/vfio.rs"]
-#[allow(dead_code)]
 mod vfio;
 
 mod device;
@@ -118,7 +118,9 @@ fn parse_u8(s: &str) -> Result<u8> {
     v.map_err(|_| EINVAL)
 }
 
-type Registered = vfio::Registration<MttyDevice>;
+/// What the driver keeps per mdev: a reference to its VFIO device, whose data is the
+/// device's state. The VFIO device stays registered until the mdev is unbound.
+type Registered = ARef<vfio::Device<MttyDevice>>;
 
 fn uart_show(
     _mtty: &Mtty,
@@ -206,8 +208,8 @@ impl mdev::Driver for Mtty {
                 n.checked_sub(ports)
             })
             .map_err(|_| ENOSPC)?;
-        let registered = vfio::Registration::new(mdev.as_ref(), MttyDevice::new(ports))
-            .and_then(|reg| KBox::pin(reg, GFP_KERNEL).map_err(Error::from));
+        let registered = vfio::register(mdev.as_ref(), MttyDevice::new(ports))
+            .and_then(|dev| KBox::pin(dev, GFP_KERNEL).map_err(Error::from));
         if registered.is_err() {
             self.available_ports.fetch_add(ports, Ordering::AcqRel);
         }
@@ -215,11 +217,10 @@ impl mdev::Driver for Mtty {
     }
 
     fn remove(&self, _mdev: &mdev::Device<Core<'_>>, data: Pin<KBox<Registered>>) {
-        let ports = data.ports;
-        // Unregisters the VFIO device: waits until its users have closed it, asking
-        // them through the request interrupt meanwhile.
-        drop(data);
-        self.available_ports.fetch_add(ports, Ordering::AcqRel);
+        // The VFIO device is unregistered right after this, as the mdev is unbound: that
+        // waits until its users have closed it, asking them through the request
+        // interrupt meanwhile.
+        self.available_ports.fetch_add(data.ports, Ordering::AcqRel);
     }
 
     fn get_available(&self, ty: usize) -> u32 {

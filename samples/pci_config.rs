@@ -48,7 +48,8 @@ impl Config {
         c.put_u32(0x2c, 0x3253_4348); // subsystem ID and vendor
         c.bytes[0x34] = 0x00; // no capabilities
         c.bytes[0x3d] = 0x01; // INTA#
-                              // mtty's vendor-specific bytes, then "PCI Serial/UART".
+
+        // mtty's vendor-specific bytes, then "PCI Serial/UART".
         for (at, v) in [
             (0x40, 0x23),
             (0x43, 0x80),
