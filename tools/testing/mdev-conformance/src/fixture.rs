@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 //! The objects tests work with: a vendor driver and the mdevs created on it.
 
+pub use mdev_testkit::uuid::UuidSource;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering;
 
 use crate::profile::Profile;
 use crate::profile::TypeSpec;
@@ -175,25 +174,7 @@ pub fn live_mdevs() -> Vec<String> {
     sysfs::list(Path::new(DEVICES_DIR))
 }
 
-/// Hands out UUIDs that no earlier call gave, the same sequence on every run, so
-/// that transcripts of two runs can be compared.
-pub struct UuidSource {
-    next: AtomicU32,
-}
-
-impl UuidSource {
-    pub const fn new() -> Self {
-        UuidSource {
-            next: AtomicU32::new(1),
-        }
-    }
-
-    /// A fresh lower-case UUID (version 4 layout).
-    pub fn fresh(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "83b8f4f2-509f-4f2c-8c1e-{:012x}",
-            0xe6bf_0000_0000u64 + u64::from(n)
-        )
-    }
+/// The UUIDs of this program's mdevs (fixed, so runs compare).
+pub fn uuid_source() -> UuidSource {
+    UuidSource::new("83b8f4f2-509f-4f2c-8c1e-", 0xe6bf_0000_0000)
 }

@@ -21,8 +21,6 @@
 //!   --list         print the test names and exit
 
 mod fixture;
-mod kmsg;
-mod ktap;
 mod profile;
 mod sysfs;
 mod tests;
@@ -32,60 +30,15 @@ use std::process::ExitCode;
 
 use fixture::UuidSource;
 use fixture::Vendor;
-use ktap::Outcome;
-use ktap::Reporter;
-
-/// Why a test did not pass.
-pub enum Fail {
-    Fail(String),
-    Skip(String),
-}
-
-impl From<String> for Fail {
-    fn from(s: String) -> Fail {
-        Fail::Fail(s)
-    }
-}
-
-impl From<&str> for Fail {
-    fn from(s: &str) -> Fail {
-        Fail::Fail(s.to_string())
-    }
-}
-
-pub type TestResult = Result<(), Fail>;
-
-/// Fails the test with a formatted message unless the condition holds.
-#[macro_export]
-macro_rules! check {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err($crate::Fail::Fail(format!($($fmt)+)));
-        }
-    };
-}
-
-/// Fails the test unless the two values are equal, showing both.
-#[macro_export]
-macro_rules! check_eq {
-    ($got:expr, $want:expr, $($fmt:tt)+) => {{
-        let got = $got;
-        let want = $want;
-        if got != want {
-            return Err($crate::Fail::Fail(format!(
-                "{}: got {:?}, want {:?}", format!($($fmt)+), got, want
-            )));
-        }
-    }};
-}
-
-/// Skips the test.
-#[macro_export]
-macro_rules! skip {
-    ($($fmt:tt)+) => {
-        return Err($crate::Fail::Skip(format!($($fmt)+)))
-    };
-}
+use mdev_testkit::kmsg;
+use mdev_testkit::ktap::Outcome;
+use mdev_testkit::ktap::Reporter;
+// The outcome type and check macros every test uses, as `crate::…`.
+pub use mdev_testkit::check;
+pub use mdev_testkit::check_eq;
+pub use mdev_testkit::skip;
+pub use mdev_testkit::Fail;
+pub use mdev_testkit::TestResult;
 
 /// What every test gets.
 pub struct Ctx {
@@ -241,7 +194,7 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         vendor,
         other,
-        uuids: UuidSource::new(),
+        uuids: fixture::uuid_source(),
         stress: opts.stress,
         baseline,
     };

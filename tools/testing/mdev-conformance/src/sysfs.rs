@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 //! Small, errno-preserving access to sysfs files.
 
-use std::fmt;
 use std::fs;
 use std::fs::File;
 use std::fs::OpenOptions;
@@ -11,59 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::path::PathBuf;
 
-/// An errno value, printed by name.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Errno(pub i32);
-
-impl Errno {
-    pub const ENOENT: Errno = Errno(libc::ENOENT);
-    pub const EIO: Errno = Errno(libc::EIO);
-    pub const EACCES: Errno = Errno(libc::EACCES);
-    pub const EAGAIN: Errno = Errno(libc::EAGAIN);
-    pub const EBUSY: Errno = Errno(libc::EBUSY);
-    pub const EEXIST: Errno = Errno(libc::EEXIST);
-    pub const ENODEV: Errno = Errno(libc::ENODEV);
-    pub const EINVAL: Errno = Errno(libc::EINVAL);
-    pub const ENOSPC: Errno = Errno(libc::ENOSPC);
-    pub const EUSERS: Errno = Errno(libc::EUSERS);
-
-    fn from_io(e: &std::io::Error) -> Errno {
-        Errno(e.raw_os_error().unwrap_or(libc::EIO))
-    }
-
-    pub fn name(self) -> &'static str {
-        match self.0 {
-            libc::EPERM => "EPERM",
-            libc::ENOENT => "ENOENT",
-            libc::EIO => "EIO",
-            libc::EAGAIN => "EAGAIN",
-            libc::ENOMEM => "ENOMEM",
-            libc::EACCES => "EACCES",
-            libc::EBUSY => "EBUSY",
-            libc::EEXIST => "EEXIST",
-            libc::ENODEV => "ENODEV",
-            libc::EINVAL => "EINVAL",
-            libc::ENOSPC => "ENOSPC",
-            libc::E2BIG => "E2BIG",
-            libc::EUSERS => "EUSERS",
-            libc::ENOTDIR => "ENOTDIR",
-            libc::EISDIR => "EISDIR",
-            _ => "E?",
-        }
-    }
-}
-
-impl fmt::Debug for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({})", self.name(), self.0)
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+pub use mdev_testkit::errno::Errno;
 
 /// The result of one write(2): the byte count the kernel returned, or its errno.
 pub type WriteResult = Result<usize, Errno>;

@@ -2,14 +2,13 @@
 //! The sysfs side: loading vendor drivers, creating and removing mdevs, finding the
 //! VFIO nodes of an mdev.
 
+pub use mdev_testkit::uuid::UuidSource;
 use std::fs;
 use std::io::Read;
 use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::AtomicU32;
-use std::sync::atomic::Ordering;
 
 use crate::sys;
 use crate::sys::Errno;
@@ -195,24 +194,7 @@ impl Drop for Mdev {
     }
 }
 
-/// Hands out UUIDs no earlier call gave, the same sequence on every run.
-pub struct UuidSource {
-    next: AtomicU32,
-}
-
-impl UuidSource {
-    pub const fn new() -> Self {
-        UuidSource {
-            next: AtomicU32::new(1),
-        }
-    }
-
-    /// A fresh lower-case UUID (version 4 layout).
-    pub fn fresh(&self) -> String {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        format!(
-            "5f1a0c3e-7d2b-4c6e-9a8f-{:012x}",
-            0xf10_0000u64 + u64::from(n)
-        )
-    }
+/// The UUIDs of this program's mdevs (fixed, so runs compare).
+pub fn uuid_source() -> UuidSource {
+    UuidSource::new("5f1a0c3e-7d2b-4c6e-9a8f-", 0xf10_0000)
 }

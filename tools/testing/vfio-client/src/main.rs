@@ -25,106 +25,24 @@ mod tests;
 mod uapi;
 mod vfio;
 
-// The KTAP reporter and the kernel log watcher of the conformance suite, shared.
-#[path = "../../mdev-conformance/src/kmsg.rs"]
-#[allow(dead_code)]
-mod kmsg;
-#[path = "../../mdev-conformance/src/ktap.rs"]
-mod ktap;
-
-use std::fmt;
 use std::process::ExitCode;
 
 use fixture::Mdev;
 use fixture::Parent;
 use fixture::UuidSource;
-use ktap::Outcome;
-use ktap::Reporter;
+use mdev_testkit::kmsg;
+use mdev_testkit::ktap::Outcome;
+use mdev_testkit::ktap::Reporter;
+// The outcome type and check macros every test uses, as `crate::…`.
+pub use mdev_testkit::check;
+pub use mdev_testkit::check_eq;
+pub use mdev_testkit::check_errno;
+pub use mdev_testkit::skip;
+pub use mdev_testkit::Fail;
+pub use mdev_testkit::OrFail;
+pub use mdev_testkit::TestResult;
 use profile::Profile;
 use vfio::Iface;
-
-/// Why a test did not pass.
-pub enum Fail {
-    Fail(String),
-    Skip(String),
-}
-
-impl From<String> for Fail {
-    fn from(s: String) -> Fail {
-        Fail::Fail(s)
-    }
-}
-
-impl From<&str> for Fail {
-    fn from(s: &str) -> Fail {
-        Fail::Fail(s.to_string())
-    }
-}
-
-pub type TestResult = Result<(), Fail>;
-
-/// Turns any error into a test failure that says what was being done.
-pub trait OrFail<T> {
-    fn or_fail(self, what: impl fmt::Display) -> Result<T, Fail>;
-}
-
-impl<T, E: fmt::Display> OrFail<T> for Result<T, E> {
-    fn or_fail(self, what: impl fmt::Display) -> Result<T, Fail> {
-        self.map_err(|e| Fail::Fail(format!("{what}: {e}")))
-    }
-}
-
-/// Fails the test with a formatted message unless the condition holds.
-#[macro_export]
-macro_rules! check {
-    ($cond:expr, $($fmt:tt)+) => {
-        if !$cond {
-            return Err($crate::Fail::Fail(format!($($fmt)+)));
-        }
-    };
-}
-
-/// Fails the test unless the two values are equal, showing both.
-#[macro_export]
-macro_rules! check_eq {
-    ($got:expr, $want:expr, $($fmt:tt)+) => {{
-        let got = $got;
-        let want = $want;
-        if got != want {
-            return Err($crate::Fail::Fail(format!(
-                "{}: got {:?}, want {:?}", format!($($fmt)+), got, want
-            )));
-        }
-    }};
-}
-
-/// Fails the test unless a call failed with exactly the given errno.
-#[macro_export]
-macro_rules! check_errno {
-    ($res:expr, $want:expr, $($fmt:tt)+) => {{
-        match $res {
-            Err(e) if e == $want => {}
-            Err(e) => {
-                return Err($crate::Fail::Fail(format!(
-                    "{}: failed with {e}, want {}", format!($($fmt)+), $want
-                )))
-            }
-            Ok(_) => {
-                return Err($crate::Fail::Fail(format!(
-                    "{}: succeeded, want {}", format!($($fmt)+), $want
-                )))
-            }
-        }
-    }};
-}
-
-/// Skips the test.
-#[macro_export]
-macro_rules! skip {
-    ($($fmt:tt)+) => {
-        return Err($crate::Fail::Skip(format!($($fmt)+)))
-    };
-}
 
 /// What every test gets.
 pub struct Ctx {
@@ -235,14 +153,6 @@ fn restore(ctx: &Ctx) -> Vec<String> {
     problems
 }
 
-/// Writes a line into the kernel log, so the console shows where each test starts.
-fn mark(text: &str) {
-    use std::io::Write;
-    if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open("/dev/kmsg") {
-        let _ = writeln!(f, "vfio-client: {text}");
-    }
-}
-
 struct Options {
     profile: String,
     filter: Option<String>,
@@ -327,7 +237,7 @@ fn main() -> ExitCode {
         p,
         vendor,
         other,
-        uuids: UuidSource::new(),
+        uuids: fixture::uuid_source(),
         baseline: Vec::new(),
     };
     match ctx.available() {
@@ -350,7 +260,7 @@ fn main() -> ExitCode {
     }
 
     for c in &selected {
-        mark(&format!("start {}", c.name));
+        kmsg::mark(&format!("start {}", c.name));
         let mut log = kmsg::KernelLog::watch();
         let result = (c.test.run)(&ctx, c.iface);
         let mut leftovers = restore(&ctx);

@@ -2,78 +2,13 @@
 //! Thin, errno-preserving wrappers of the system calls the client makes.
 
 use std::ffi::CString;
-use std::fmt;
 use std::os::fd::AsRawFd;
 use std::os::fd::FromRawFd;
 use std::os::fd::OwnedFd;
 use std::os::fd::RawFd;
 use std::time::Duration;
 
-/// An errno value, printed by name.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Errno(pub i32);
-
-impl Errno {
-    pub const ENOENT: Errno = Errno(libc::ENOENT);
-    pub const EBADF: Errno = Errno(libc::EBADF);
-    pub const EAGAIN: Errno = Errno(libc::EAGAIN);
-    pub const EFAULT: Errno = Errno(libc::EFAULT);
-    pub const EBUSY: Errno = Errno(libc::EBUSY);
-    pub const ENODEV: Errno = Errno(libc::ENODEV);
-    pub const EINVAL: Errno = Errno(libc::EINVAL);
-    pub const ENOTTY: Errno = Errno(libc::ENOTTY);
-    pub const EBADFD: Errno = Errno(libc::EBADFD);
-
-    /// The errno of the last failed call.
-    pub fn last() -> Errno {
-        Errno(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO),
-        )
-    }
-
-    pub fn from_io(e: &std::io::Error) -> Errno {
-        Errno(e.raw_os_error().unwrap_or(libc::EIO))
-    }
-
-    pub fn name(self) -> &'static str {
-        match self.0 {
-            libc::EPERM => "EPERM",
-            libc::ENOENT => "ENOENT",
-            libc::EIO => "EIO",
-            libc::EBADF => "EBADF",
-            libc::EAGAIN => "EAGAIN",
-            libc::ENOMEM => "ENOMEM",
-            libc::EACCES => "EACCES",
-            libc::EFAULT => "EFAULT",
-            libc::EBUSY => "EBUSY",
-            libc::EEXIST => "EEXIST",
-            libc::ENODEV => "ENODEV",
-            libc::EINVAL => "EINVAL",
-            libc::ENOTTY => "ENOTTY",
-            libc::ENOSPC => "ENOSPC",
-            libc::ESPIPE => "ESPIPE",
-            libc::ENOSYS => "ENOSYS",
-            libc::EBADFD => "EBADFD",
-            libc::EUSERS => "EUSERS",
-            libc::EOPNOTSUPP => "EOPNOTSUPP",
-            _ => "E?",
-        }
-    }
-}
-
-impl fmt::Debug for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}({})", self.name(), self.0)
-    }
-}
-
-impl fmt::Display for Errno {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self, f)
-    }
-}
+pub use mdev_testkit::errno::Errno;
 
 pub type Res<T> = Result<T, Errno>;
 

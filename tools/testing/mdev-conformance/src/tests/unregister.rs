@@ -193,7 +193,7 @@ fn race_create(ctx: &Ctx) -> TestResult {
         check_gone(&ctx.vendor, &what)?;
         check_back(ctx, &what)?;
     }
-    crate::ktap::Reporter::diag(&format!("create racing unregistration: {outcomes:?}"));
+    mdev_testkit::ktap::Reporter::diag(&format!("create racing unregistration: {outcomes:?}"));
     Ok(())
 }
 
@@ -256,7 +256,7 @@ fn race_remove(ctx: &Ctx) -> TestResult {
         check_gone(&ctx.vendor, &what)?;
         check_back(ctx, &what)?;
     }
-    crate::ktap::Reporter::diag(&format!("remove racing unregistration: {outcomes:?}"));
+    mdev_testkit::ktap::Reporter::diag(&format!("remove racing unregistration: {outcomes:?}"));
     Ok(())
 }
 

@@ -23,7 +23,6 @@ use crate::check;
 use crate::check_errno;
 use crate::fixture;
 use crate::fixture::Mdev;
-use crate::ktap::Reporter;
 use crate::sys;
 use crate::sys::Errno;
 use crate::sys::EventFd;
@@ -40,6 +39,7 @@ use crate::TestResult;
 use crate::BOTH;
 use crate::CDEV;
 use crate::GROUP;
+use mdev_testkit::ktap::Reporter;
 
 pub const TESTS: &[Test] = &[
     Test {

@@ -82,8 +82,12 @@ impl KernelLog {
 
 /// Writes a line into the kernel log, so the console shows where each test starts.
 pub fn mark(text: &str) {
+    let program = std::env::args()
+        .next()
+        .and_then(|a| a.rsplit('/').next().map(str::to_string))
+        .unwrap_or_default();
     if let Ok(mut f) = OpenOptions::new().write(true).open("/dev/kmsg") {
         use std::io::Write;
-        let _ = writeln!(f, "mdev-conformance: {text}");
+        let _ = writeln!(f, "{program}: {text}");
     }
 }
