@@ -103,6 +103,14 @@ impl State {
     }
 }
 
+/// Where in the device a read or write of the device file goes.
+enum Target {
+    /// The config space, at this offset.
+    Config(usize),
+    /// One register of one port.
+    Register { port: usize, reg: u8 },
+}
+
 /// What the driver keeps per mdev: its VFIO device's data.
 #[pin_data]
 pub(crate) struct MttyDevice {
@@ -136,13 +144,22 @@ impl MttyDevice {
         (index < u64::from(self.ports)).then_some(index as usize)
     }
 
-    /// Checks a BAR access: one byte, inside the BAR; returns the register.
-    fn register_of(offset: u64, len: usize) -> Result<u8> {
+    /// What an access of `len` bytes at device file position `pos` reaches: the config
+    /// space, or one register of a port (BAR accesses are one byte, inside the BAR).
+    fn target(&self, pos: u64, len: usize) -> Result<Target> {
+        let (index, offset) = vfio::split_offset(pos);
+        if index == u64::from(vfio::PCI_CONFIG_REGION_INDEX) {
+            return Ok(Target::Config(usize::try_from(offset).map_err(|_| EINVAL)?));
+        }
+        let port = self.port_of_region(index).ok_or(EINVAL)?;
         if len != 1 || offset >= u64::from(pci_config::IO_BAR_SIZE) {
             return Err(EINVAL);
         }
         // CAST: Below 8.
-        Ok(offset as u8)
+        Ok(Target::Register {
+            port,
+            reg: offset as u8,
+        })
     }
 }
 
@@ -177,18 +194,14 @@ impl vfio::Driver for MttyDevice {
 
     fn read(&self, out: &mut UserSliceWriter, pos: u64) -> Result<usize> {
         let len = out.len();
-        let (index, offset) = vfio::split_offset(pos);
+        let target = self.target(pos, len)?;
         let mut bytes = [0u8; pci_config::SIZE];
         let bytes = bytes.get_mut(..len).ok_or(EINVAL)?;
         {
             let mut s = self.state.lock();
-            if index == u64::from(vfio::PCI_CONFIG_REGION_INDEX) {
-                s.config
-                    .read(usize::try_from(offset).map_err(|_| EINVAL)?, bytes)?;
-            } else {
-                let port = self.port_of_region(index).ok_or(EINVAL)?;
-                let reg = Self::register_of(offset, len)?;
-                bytes[0] = s.read_register(port, reg)?;
+            match target {
+                Target::Config(offset) => s.config.read(offset, bytes)?,
+                Target::Register { port, reg } => bytes[0] = s.read_register(port, reg)?,
             }
         }
         out.write_slice(bytes)?;
@@ -197,18 +210,14 @@ impl vfio::Driver for MttyDevice {
 
     fn write(&self, input: &mut UserSliceReader, pos: u64) -> Result<usize> {
         let len = input.len();
-        let (index, offset) = vfio::split_offset(pos);
+        let target = self.target(pos, len)?;
         let mut bytes = [0u8; pci_config::SIZE];
         let bytes = bytes.get_mut(..len).ok_or(EINVAL)?;
         input.read_slice(bytes)?;
         let mut s = self.state.lock();
-        if index == u64::from(vfio::PCI_CONFIG_REGION_INDEX) {
-            s.config
-                .write(usize::try_from(offset).map_err(|_| EINVAL)?, bytes)?;
-        } else {
-            let port = self.port_of_region(index).ok_or(EINVAL)?;
-            let reg = Self::register_of(offset, len)?;
-            s.write_register(port, reg, bytes[0])?;
+        match target {
+            Target::Config(offset) => s.config.write(offset, bytes)?,
+            Target::Register { port, reg } => s.write_register(port, reg, bytes[0])?,
         }
         Ok(len)
     }
