@@ -31,18 +31,12 @@ mod uevent;
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use fixture::Vendor;
 use profile::TypeSpec;
 use sysfs::WriteResult;
 use uevent::Listener;
 use uevent::Uevent;
-
-/// How long no uevent must arrive before the events of an operation are taken as
-/// complete. The kernel sends them synchronously, before the write(2),
-/// delete_module(2) or modprobe returns, so this is only a safety margin.
-const QUIET: Duration = Duration::from_millis(200);
 
 /// The most creates the exhaustion step tries before it gives up.
 const MAX_INSTANCES: u32 = 64;
@@ -96,12 +90,22 @@ struct Scenario {
 }
 
 impl Scenario {
-    /// Prints an operation and its result, then the uevents it caused and the
-    /// state it left.
+    /// Prints an operation and its result, then the uevents it caused (every event
+    /// sent before the listener's fence, see `uevent::Listener::settle`) and the
+    /// state it left. Events that cannot be read end the transcript with a failure:
+    /// a transcript with events missing would compare wrongly.
     fn record(&self, what: &str, result: &str) {
         println!("{what} -> {result}");
-        for e in self.events.drain(QUIET) {
-            println!("{}", show_event(&e));
+        match self.events.settle() {
+            Ok(events) => {
+                for e in events {
+                    println!("{}", show_event(&e));
+                }
+            }
+            Err(e) => {
+                println!("! uevents: {e}");
+                std::process::exit(1);
+            }
         }
         println!("  {}", self.state());
     }

@@ -1,9 +1,24 @@
 // SPDX-License-Identifier: GPL-2.0
 //! A listener on the kernel's uevent netlink socket (what udev listens to).
+//!
+//! Nothing here decides by a quiet period. To collect "every event an operation
+//! caused", the listener sets a fence after the operation returns: a synthetic
+//! `change` uevent with a fresh `SYNTH_UUID` on `/sys/devices/virtual/mem/null`, and
+//! reads until it comes back. The kernel sends an operation's uevents before the
+//! syscall that caused them returns, and one socket receives broadcasts in the order
+//! they were sent, so the events before the fence are exactly those sent up to it,
+//! however slow the machine is.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use std::time::Instant;
+
+/// Where [`Listener::settle`] sets its fence: a device no test touches.
+const FENCE_DEVICE: &str = "/sys/devices/virtual/mem/null/uevent";
+/// How long the fence may take to come back before the listener gives up.
+const FENCE_WAIT: Duration = Duration::from_secs(60);
 
 /// One kernel uevent.
 #[derive(Debug, Clone)]
@@ -70,54 +85,85 @@ impl Listener {
         Ok(listener)
     }
 
-    /// The next event, or `None` when none arrives within `timeout`.
-    fn next(&self, timeout: Duration) -> Option<Uevent> {
+    /// The next message, `Ok(None)` when none arrives within `timeout`. A message
+    /// that is not a kernel uevent (udev's own) comes back as `Ok(None)` too, which
+    /// callers treat like an empty poll. A lost message (the socket's buffer ran
+    /// over) or any other error is an error: events were missed.
+    fn next(&self, timeout: Duration) -> Result<Option<Uevent>, String> {
         let mut pfd = libc::pollfd {
             fd: self.fd,
             events: libc::POLLIN,
             revents: 0,
         };
         let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-        // SAFETY: pfd is one valid pollfd.
-        if unsafe { libc::poll(&mut pfd, 1, ms) } <= 0 {
-            return None;
+        loop {
+            // SAFETY: pfd is one valid pollfd.
+            let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+            if n == 0 {
+                return Ok(None);
+            }
+            if n > 0 {
+                break;
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINTR) {
+                return Err(format!("poll on the uevent socket: {e}"));
+            }
         }
         let mut buf = vec![0u8; 16384];
         // SAFETY: buf is writable for its length.
         let n = unsafe { libc::recv(self.fd, buf.as_mut_ptr().cast(), buf.len(), 0) };
-        if n <= 0 {
-            return None;
+        if n < 0 {
+            return Err(format!("uevents lost: {}", std::io::Error::last_os_error()));
         }
-        parse(&buf[..n as usize])
+        Ok(parse(&buf[..n as usize]))
     }
 
-    /// Every event that arrives until none has come for `quiet`.
-    pub fn drain(&self, quiet: Duration) -> Vec<Uevent> {
+    /// Every event sent up to now, in order: sets a fence (see the module's doc) and
+    /// reads up to it. The wait for the fence is a deadlock detector, not a window:
+    /// the fence is usually there at once.
+    pub fn settle(&self) -> Result<Vec<Uevent>, String> {
+        static FENCES: AtomicU64 = AtomicU64::new(0);
+        let n = FENCES.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: getpid() has no preconditions.
+        let pid = unsafe { libc::getpid() } as u32;
+        let token = format!("00000000-{:04x}-4000-8000-{:012x}", pid & 0xffff, n);
+        std::fs::write(FENCE_DEVICE, format!("change {token}"))
+            .map_err(|e| format!("setting a uevent fence on {FENCE_DEVICE}: {e}"))?;
+        let deadline = Instant::now() + FENCE_WAIT;
         let mut events = Vec::new();
-        while let Some(e) = self.next(quiet) {
-            events.push(e);
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.next(left)? {
+                Some(e) if e.get("SYNTH_UUID") == Some(token.as_str()) => return Ok(events),
+                Some(e) => events.push(e),
+                None => {}
+            }
         }
-        events
+        Err(format!(
+            "the uevent fence did not come back within {} s",
+            FENCE_WAIT.as_secs()
+        ))
     }
 
     /// Collects events until one satisfies `pred` or `timeout` passes; returns all
     /// collected events and whether `pred` was met.
-    pub fn until(&self, timeout: Duration, pred: impl Fn(&Uevent) -> bool) -> (Vec<Uevent>, bool) {
+    pub fn until(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Uevent) -> bool,
+    ) -> Result<(Vec<Uevent>, bool), String> {
         let deadline = Instant::now() + timeout;
         let mut events = Vec::new();
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.next(left) {
-                Some(e) => {
-                    let hit = pred(&e);
-                    events.push(e);
-                    if hit {
-                        return (events, true);
-                    }
+            if let Some(e) = self.next(left)? {
+                let hit = pred(&e);
+                events.push(e);
+                if hit {
+                    return Ok((events, true));
                 }
-                None => break,
             }
         }
-        (events, false)
+        Ok((events, false))
     }
 }
 

@@ -7,6 +7,7 @@ pub mod check;
 pub mod errno;
 pub mod kmsg;
 pub mod ktap;
+pub mod ktap_check;
 pub mod uuid;
 
 pub use check::Fail;

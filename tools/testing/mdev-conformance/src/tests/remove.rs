@@ -233,7 +233,7 @@ fn race_remove(ctx: &Ctx) -> TestResult {
     for round in 0..ctx.stress {
         let u = ctx.uuids.fresh();
         ctx.vendor.must_create(t, &u)?;
-        listener.drain(std::time::Duration::from_millis(50));
+        listener.settle()?;
         let path = fixture::mdev_dir(&u).join("remove");
         let barrier = Barrier::new(threads);
         let results: Vec<WriteResult> = std::thread::scope(|s| {
@@ -272,7 +272,7 @@ fn race_remove(ctx: &Ctx) -> TestResult {
             ctx.baseline.clone(),
             "round {round}: available_instances"
         );
-        let events = listener.drain(std::time::Duration::from_millis(200));
+        let events = listener.settle()?;
         let removes = events
             .iter()
             .filter(|e| e.action == "remove" && e.devpath.ends_with(&u))

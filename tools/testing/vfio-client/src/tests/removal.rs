@@ -66,8 +66,10 @@ pub const TESTS: &[Test] = &[
 
 /// How long a blocked operation must stay blocked to count as blocked.
 const BLOCKED: Duration = Duration::from_millis(1500);
-/// How long an operation that must not block may take.
-const PROMPT: Duration = Duration::from_secs(10);
+/// How long an operation that must not block may take before the test calls it
+/// blocked: a deadlock detector, not a measured time (these operations take
+/// milliseconds), so it is generous enough for a slow, loaded host.
+const PROMPT: Duration = Duration::from_secs(60);
 
 /// Runs `f` on a thread; its result comes through the receiver.
 fn background<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> mpsc::Receiver<T> {
