@@ -19,6 +19,7 @@ mod parent;
 mod registry;
 mod rwsem;
 mod sysfs;
+mod teardown;
 mod uuid;
 
 use kernel::prelude::*;

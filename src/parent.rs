@@ -50,7 +50,7 @@ use crate::uuid::Uuid;
 /// The parent was filled in by [`register`] (`dev`, `mdev_driver` and `types` are set,
 /// the gate is initialised) and the vendor has not freed it: it is registered, or
 /// being registered or unregistered, or it is used by the release of one of its
-/// mdevs or types, which the gate orders before the end of its unregistration.
+/// mdevs or types, which its unregistration waits for (see [`crate::teardown`]).
 ///
 /// Fields are read one at a time through raw places, never through a reference to
 /// the whole struct, because other CPUs change parts of it (the gate, the counter).
@@ -275,10 +275,17 @@ static MDEV_TYPE_KTYPE: KobjType<MdevType> =
 ///
 /// Called by the kobject core, once, with the kobject of an added `mdev_type`.
 unsafe extern "C" fn mdev_type_release(kobj: *mut bindings::kobject) {
-    // SAFETY: `kobj` is the kobject of an `mdev_type`, released once.
-    let parent_dev = unsafe { (*(*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent).dev };
+    // SAFETY: `kobj` is the kobject of an `mdev_type`, released once; its parent is
+    // alive, because its unregistration waits for this release (below).
+    let (parent, parent_dev) = unsafe {
+        let parent = (*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent;
+        (parent, (*parent).dev)
+    };
     // SAFETY: Pairs with the get_device() in `add_type`.
     unsafe { bindings::put_device(parent_dev) };
+    // Pairs with the teardown::track() in `add_type`. The vendor may free the type and
+    // the parent as soon as this returns: nothing of them is touched after it.
+    crate::teardown::released(parent);
 }
 
 /// The name of a type's directory, NUL-terminated: `<driver>-<sysfs_name>`, where
@@ -310,6 +317,10 @@ unsafe fn add_type(
         (*t).parent = parent;
         // Pairs with the put_device() in `mdev_type_release`.
         bindings::get_device((*parent).dev);
+        // The kobject is initialised below on every path, and its release, whenever
+        // it runs, is waited for by unregistration. Pairs with the
+        // teardown::released() in `mdev_type_release`.
+        crate::teardown::track(parent);
         let name = type_dir_name(
             CStr::from_char_ptr(bindings::dev_driver_string((*parent).dev)),
             CStr::from_char_ptr((*t).sysfs_name),
@@ -405,6 +416,8 @@ pub(crate) unsafe fn register(
         // CAST: The C core stores the unsigned max_instances in an atomic_t too.
         (*parent).available_instances.counter = (*drv).max_instances as c_int;
     }
+    // Pairs with the teardown::wait() of unregistration or of the failure below.
+    crate::teardown::begin(parent)?;
 
     // SAFETY: `dev` is live (caller).
     let kset = unsafe {
@@ -415,6 +428,7 @@ pub(crate) unsafe fn register(
         )
     };
     if kset.is_null() {
+        crate::teardown::wait(parent);
         return Err(ENOMEM);
     }
     // SAFETY: `parent` is being registered.
@@ -425,20 +439,23 @@ pub(crate) unsafe fn register(
         let t = unsafe { *types.add(i) };
         // SAFETY: `t` is a vendor type not in use; `parent` is being registered.
         if let Err(e) = unsafe { add_type(parent, kset, t) } {
-            // The types added so far were usable already: remove what was created on
-            // them, under the gate, as unregistration does.
+            // The types added so far were usable already. Remove what was created on
+            // them and then the types themselves, under the gate, as unregistration
+            // does, so that no create can slip in between; then wait for their last
+            // releases before the vendor gets its memory back.
             {
                 // SAFETY: Filled in above; not yet visible to the vendor as registered.
                 let p = unsafe { Parent::from_raw(parent) };
                 let gate = p.gate().write();
                 device::remove_all_children(p, &gate);
+                for j in (0..i).rev() {
+                    // SAFETY: Types `0..i` were added above.
+                    unsafe { remove_type(*types.add(j)) };
+                }
+                // SAFETY: Created above, and its types are gone.
+                unsafe { bindings::kset_unregister(kset) };
             }
-            for j in (0..i).rev() {
-                // SAFETY: Types `0..i` were added above.
-                unsafe { remove_type(*types.add(j)) };
-            }
-            // SAFETY: Created above, and its types are gone.
-            unsafe { bindings::kset_unregister(kset) };
+            crate::teardown::wait(parent);
             return Err(e);
         }
     }
@@ -456,7 +473,10 @@ pub(crate) unsafe fn register(
 }
 
 /// Unregisters `parent`: the ABI's `mdev_unregister_parent()`. Waits for every create
-/// and remove in flight, removes every mdev of the parent, then the types.
+/// and remove in flight, removes every mdev of the parent, then the types, and
+/// returns only when the last release of each of them has run, so that the vendor
+/// may free or re-register the parent and its types at once (the C core does not
+/// wait; see [`crate::teardown`]).
 ///
 /// Must not be called with any lock held that a vendor's `remove` callback, or a
 /// sysfs store of the parent's mdevs, takes: it waits for both.
@@ -484,6 +504,9 @@ pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
         // SAFETY: Created by `register`; its types are gone.
         unsafe { bindings::kset_unregister((*parent).mdev_types_kset) };
     }
+    // Outside the gate: the releases may be delayed (DEBUG_KOBJECT_RELEASE) or held up
+    // by a reference outside the core.
+    crate::teardown::wait(parent);
     // SAFETY: `dev` outlives the registration (the header's contract).
     unsafe { notify(dev, c"MDEV_STATE=unregistered") };
 }

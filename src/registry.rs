@@ -30,19 +30,33 @@ pub(crate) enum State {
     Removing,
 }
 
-/// The registry's content: `None` until first used (a tree cannot be built in a
-/// constant initialiser).
-struct Registry(Option<RBTree<Uuid, State>>);
+/// The registry's content: the mdevs by UUID, and the teardown bookkeeping of the
+/// registered parents by address (see [`crate::teardown`]). `None` until first used
+/// (a tree cannot be built in a constant initialiser).
+struct Registry {
+    mdevs: Option<RBTree<Uuid, State>>,
+    parents: Option<RBTree<usize, crate::teardown::Entry>>,
+}
 
 impl Registry {
     fn tree(&mut self) -> &mut RBTree<Uuid, State> {
-        self.0.get_or_insert_with(RBTree::new)
+        self.mdevs.get_or_insert_with(RBTree::new)
     }
+}
+
+/// Runs `f` on the parents' teardown bookkeeping, under the list lock.
+pub(crate) fn with_parents<R>(
+    f: impl FnOnce(&mut RBTree<usize, crate::teardown::Entry>) -> R,
+) -> R {
+    f(REGISTRY.lock().parents.get_or_insert_with(RBTree::new))
 }
 
 kernel::sync::global_lock! {
     // SAFETY: Initialised by `init` in the module's init, before anything uses it.
-    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry(None);
+    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
+        mdevs: None,
+        parents: None,
+    };
 }
 
 /// Initialises the registry. Called once, from the module's init.

@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Waiting for the last release of what a parent's registration made.
+//!
+//! The header (`include/linux/mdev.h`) puts the `struct mdev_type`s and the
+//! `struct mdev_parent` in vendor memory, but their kobjects and the mdevs that point
+//! into them are reference-counted: a release can run after the last
+//! `kobject_put()`, which `DEBUG_KOBJECT_RELEASE` delays by up to a second and a
+//! reference held outside the core (`drivers_probe`, a driver-core iteration) can
+//! delay indefinitely. The C core returns from `mdev_unregister_parent()` without
+//! waiting, so a vendor that frees or re-registers its types at once hands the core
+//! memory that a pending release still reads.
+//!
+//! This core waits. Every type kobject of a registration counts as *unreleased* from
+//! just before its kobject is initialised until its release ran (an mdev holds a
+//! reference to its type's kobject until its own release, so a type's release comes
+//! after the release of each of its mdevs); the registration itself counts as one
+//! more until its unregistration (or the rollback of a failed registration) is done
+//! removing everything. [`wait`] returns when the count has reached zero: nothing of
+//! the core still points into the vendor's memory.
+//!
+//! The bookkeeping lives in the core's registry, keyed by the parent's address,
+//! because the header's structs have no room for it, and under the list lock
+//! (`registry.rs`), a leaf: a release takes it and nothing else.
+
+use kernel::prelude::*;
+use kernel::rbtree::RBTreeNodeReservation;
+use kernel::sync::Arc;
+use kernel::sync::Completion;
+
+use crate::ffi;
+use crate::registry;
+
+/// What [`wait`] sleeps on; completed once, when the count reaches zero.
+#[pin_data]
+struct Released {
+    #[pin]
+    done: Completion,
+}
+
+/// The bookkeeping of one registration.
+pub(crate) struct Entry {
+    /// The type kobjects not yet released, plus one for the registration itself.
+    unreleased: usize,
+    released: Arc<Released>,
+}
+
+fn key(parent: *const ffi::mdev_parent) -> usize {
+    // CAST: Only the address is kept, as a key; it is never turned back into a pointer.
+    parent as usize
+}
+
+/// Starts the bookkeeping of a parent being registered: the registration counts as
+/// one unreleased object. Pairs with [`wait`].
+pub(crate) fn begin(parent: *const ffi::mdev_parent) -> Result {
+    let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
+    let released = Arc::pin_init(
+        pin_init!(Released {
+            done <- Completion::new(),
+        }),
+        GFP_KERNEL,
+    )?;
+    registry::with_parents(|tree| {
+        if tree.get(&key(parent)).is_some() {
+            // A parent registered twice: the header forbids it.
+            return Err(EBUSY);
+        }
+        tree.insert(node.into_node(
+            key(parent),
+            Entry {
+                unreleased: 1,
+                released,
+            },
+        ));
+        Ok(())
+    })
+}
+
+/// One more object of `parent` whose release must be waited for; called just before
+/// its kobject is initialised, so that its release, whenever it runs, is counted.
+/// Pairs with [`released`].
+pub(crate) fn track(parent: *const ffi::mdev_parent) {
+    let found = registry::with_parents(|tree| {
+        tree.get_mut(&key(parent))
+            .map(|e| e.unreleased += 1)
+            .is_some()
+    });
+    kernel::warn_on!(!found);
+}
+
+/// Gives up one count of `parent`: the count left and what [`wait`] sleeps on.
+fn put(parent: *const ffi::mdev_parent) -> Option<(usize, Arc<Released>)> {
+    let left = registry::with_parents(|tree| {
+        tree.get_mut(&key(parent)).map(|e| {
+            e.unreleased -= 1;
+            (e.unreleased, e.released.clone())
+        })
+    });
+    kernel::warn_on!(left.is_none());
+    left
+}
+
+/// The release of an object of `parent` ran. The caller must not touch the vendor's
+/// memory after this: [`wait`] may return, and the vendor free it, at once.
+pub(crate) fn released(parent: *const ffi::mdev_parent) {
+    if let Some((0, r)) = put(parent) {
+        r.done.complete_all();
+    }
+}
+
+/// Ends the bookkeeping of `parent`: gives up the registration's own count and
+/// returns once every object tracked for it has been released. Called by
+/// unregistration, and by a failed registration's rollback, after they removed
+/// everything. Must not be called with the list lock held (an mdev's release takes
+/// it) nor with the parent's gate held (so that nothing waiting on the gate can hold
+/// up a release).
+pub(crate) fn wait(parent: *const ffi::mdev_parent) {
+    match put(parent) {
+        Some((0, _)) => {}
+        Some((_, r)) => r.done.wait_for_completion(),
+        None => return,
+    }
+    // Every release has run: nothing else uses the entry.
+    drop(registry::with_parents(|tree| tree.remove(&key(parent))));
+}
