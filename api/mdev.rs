@@ -13,6 +13,15 @@
 //! parent, which removes every mdev (waiting for creates and removes in flight), then
 //! the parent device and the driver.
 //!
+//! Teardown rule: the memory the core points into (the parent, the types, the
+//! driver struct) is freed only after the parent device's release has run, and
+//! dropping the registration waits for that release. Each type's kobject holds a
+//! reference to the parent device until its release, and each mdev holds one to its
+//! type's kobject until its own release (in the kernel's C core and in `mdev_rs`
+//! alike), so the parent device's release is the last of them: no release of a type
+//! or an mdev, however late (`DEBUG_KOBJECT_RELEASE`, a reference held outside the
+//! core), can read freed memory, on either core.
+//!
 //! Per-mdev data is what [`Driver::probe`] returns; it lives until [`Driver::remove`],
 //! which gets it back. The core calls both with the parent's gate held, and never with
 //! its list lock held.
@@ -37,6 +46,7 @@ use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::ffi::c_char;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
+use kernel::sync::Completion;
 use kernel::types::Opaque;
 
 use crate::mdev_bindings as ffi;
@@ -137,7 +147,9 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// Once registered, `driver`, `parent` and `types` are registered with the core, and
-/// `types_ptrs[i]` points to `types[i]`.
+/// `types_ptrs[i]` points to `types[i]`. Once `dev_initialized`, `dev` is a device
+/// whose release completes `dev_released`; the allocation is not freed before that.
+#[pin_data]
 struct Inner<T: Driver> {
     driver: Opaque<ffi::mdev_driver>,
     parent: Opaque<ffi::mdev_parent>,
@@ -145,10 +157,32 @@ struct Inner<T: Driver> {
     _types: KVec<Opaque<ffi::mdev_type>>,
     type_ptrs: KVec<*mut ffi::mdev_type>,
     class: *mut bindings::class,
-    dev: *mut bindings::device,
+    /// The parent device, a class device of `class` named after the driver.
+    #[pin]
+    dev: Opaque<bindings::device>,
+    /// Completed by the parent device's release: the last user of this memory.
+    #[pin]
+    dev_released: Completion,
+    dev_initialized: bool,
+    dev_added: bool,
     driver_registered: bool,
     parent_registered: bool,
     data: T,
+}
+
+/// The release of the parent device: its last reference is gone, after the releases
+/// of every type and mdev of the parent (see the module's teardown rule).
+///
+/// # Safety
+///
+/// Called by the driver core, once, with the `dev` of an `Inner<T>`.
+unsafe extern "C" fn parent_device_release<T: Driver>(dev: *mut bindings::device) {
+    // SAFETY: `dev` is the `dev` field of an `Inner<T>` (caller), which is not freed
+    // before `dev_released` is completed (type invariant).
+    let inner =
+        unsafe { &*kernel::container_of!(dev.cast::<Opaque<bindings::device>>(), Inner<T>, dev) };
+    // Nothing of `inner` is touched after this: the registration's drop frees it.
+    inner.dev_released.complete_all();
 }
 
 /// A registered vendor driver with its parent and types; unregistered when dropped.
@@ -248,21 +282,27 @@ impl<T: Driver> Registration<T> {
         for t in types.iter() {
             type_ptrs.push(t.get(), GFP_KERNEL)?;
         }
-        let inner = KBox::new(
-            Inner {
+        let inner = KBox::pin_init(
+            pin_init!(Inner {
                 driver: Opaque::zeroed(),
                 parent: Opaque::zeroed(),
                 _types: types,
                 type_ptrs,
                 class: core::ptr::null_mut(),
-                dev: core::ptr::null_mut(),
+                dev: Opaque::zeroed(),
+                dev_released <- Completion::new(),
+                dev_initialized: false,
+                dev_added: false,
                 driver_registered: false,
                 parent_registered: false,
                 data,
-            },
+            }),
             GFP_KERNEL,
         )?;
-        let inner = NonNull::new(KBox::into_raw(inner)).ok_or(ENOMEM)?;
+        // SAFETY: The allocation is only ever used pinned: `Registration` keeps it at
+        // this address until its drop frees it.
+        let inner = KBox::into_raw(unsafe { Pin::into_inner_unchecked(inner) });
+        let inner = NonNull::new(inner).ok_or(ENOMEM)?;
         // From here on, `Registration`'s drop undoes what was done, whatever it was.
         let reg = Registration {
             inner,
@@ -301,19 +341,23 @@ impl<T: Driver> Registration<T> {
             (*inner).driver_registered = true;
 
             (*inner).class = from_err_ptr(bindings::class_create(T::NAME.as_char_ptr()))?;
-            (*inner).dev = from_err_ptr(bindings::device_create(
-                (*inner).class,
-                core::ptr::null_mut(),
-                0,
-                core::ptr::null_mut(),
+            let dev = (*inner).dev.get();
+            bindings::device_initialize(dev);
+            (*dev).class = (*inner).class;
+            (*dev).release = Some(parent_device_release::<T>);
+            (*inner).dev_initialized = true;
+            to_result(bindings::dev_set_name(
+                dev,
                 c"%s".as_char_ptr(),
                 T::NAME.as_char_ptr(),
             ))?;
+            to_result(bindings::device_add(dev))?;
+            (*inner).dev_added = true;
             // CAST: At most a handful of types.
             let nr = (*inner).type_ptrs.len() as u32;
             to_result(ffi::mdev_register_parent(
                 (*inner).parent.get(),
-                (*inner).dev,
+                dev,
                 drv,
                 (*inner).type_ptrs.as_mut_ptr(),
                 nr,
@@ -334,8 +378,15 @@ impl<T: Driver> Drop for Registration<T> {
                 // Removes every mdev, waiting for creates and removes in flight.
                 ffi::mdev_unregister_parent((*inner).parent.get());
             }
-            if !(*inner).dev.is_null() {
-                bindings::device_unregister((*inner).dev);
+            if (*inner).dev_added {
+                bindings::device_del((*inner).dev.get());
+            }
+            if (*inner).dev_initialized {
+                // Pairs with device_initialize(). The types' kobjects and the mdevs may
+                // still hold references (the C core does not wait for their release):
+                // the memory is freed only once the device's release ran.
+                bindings::put_device((*inner).dev.get());
+                (*inner).dev_released.wait_for_completion();
             }
             if !(*inner).class.is_null() {
                 bindings::class_destroy((*inner).class);
@@ -373,7 +424,9 @@ impl fmt::Write for ShowBuffer<'_> {
 pub(crate) type ShowFn<T> =
     fn(&T, &Device<Bound>, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
 /// A vendor attribute's `store`: gets the driver, the bound mdev, its data and what
-/// was written; returns how much it consumed.
+/// was written; returns how much it consumed, at most what was written (claiming more
+/// is a driver bug, and the write fails with `EIO` instead of telling userspace that
+/// more was written than it wrote).
 pub(crate) type StoreFn<T> = fn(&T, &Device<Bound>, &<T as Driver>::Data, &[u8]) -> Result<usize>;
 
 /// A per-mdev vendor attribute of driver `T`.
@@ -461,8 +514,12 @@ unsafe extern "C" fn store_trampoline<T: Driver>(
     };
     from_result(|| {
         let store = attr.store.ok_or(EIO)?;
+        let n = store(driver, mdev, data, input)?;
+        if n > count {
+            return Err(EIO);
+        }
         // CAST: At most `count` bytes, bounded by a page.
-        store(driver, mdev, data, input).map(|n| n as isize)
+        Ok(n as isize)
     })
 }
 
