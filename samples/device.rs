@@ -19,6 +19,7 @@ use kernel::uaccess::UserSliceWriter;
 
 use crate::pci_config;
 use crate::pci_config::Config;
+use crate::pool::PortLease;
 use crate::uart::Uart;
 use crate::vfio;
 use crate::vfio::EventFd;
@@ -116,15 +117,19 @@ enum Target {
 pub(crate) struct MttyDevice {
     /// 1 or 2.
     pub(crate) ports: u32,
+    /// The ports, given back to the pool when the VFIO device is released.
+    _lease: PortLease,
     #[pin]
     pub(crate) state: Mutex<State>,
 }
 
 impl MttyDevice {
-    /// A device with `ports` ports, as created.
-    pub(crate) fn new(ports: u32) -> impl PinInit<Self, Error> {
+    /// A device with the ports of `lease`, as created.
+    pub(crate) fn new(lease: PortLease) -> impl PinInit<Self, Error> {
+        let ports = lease.ports();
         try_pin_init!(MttyDevice {
             ports,
+            _lease: lease,
             state <- new_mutex!(State {
                 uart: [Uart::new(), Uart::new()],
                 config: Config::new(*ports),

@@ -7,7 +7,8 @@
 //! It registers a parent named `mtty_rs` with two types, single-port (`mtty_rs-1`)
 //! and dual-port (`mtty_rs-2`) serial, that share a pool of ports (24 by default, the
 //! `ports` module parameter sets it): an mdev takes its type's ports when it is
-//! created and gives them back when it is removed, so `available_instances` of each
+//! created and gives them back when its VFIO device is released (when it is removed,
+//! or once the last VFIO user has closed it), so `available_instances` of each
 //! type is the pool divided by its ports per device.
 //!
 //! Each mdev is a VFIO device (`device.rs`): a PCI serial controller whose ports are
@@ -27,13 +28,12 @@
 //! Its store takes the device's lock, the one VFIO accesses and `request` take too.
 
 use core::fmt::Write;
-use core::sync::atomic::AtomicU32;
-use core::sync::atomic::Ordering;
 
 use kernel::device::Bound;
 use kernel::device::Core;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
+use kernel::sync::Arc;
 
 #[allow(
     dead_code,
@@ -83,9 +83,11 @@ mod vfio;
 
 mod device;
 mod pci_config;
+mod pool;
 mod uart;
 
 use device::MttyDevice;
+use pool::PortPool;
 
 module! {
     type: MttyRsModule,
@@ -106,7 +108,7 @@ const PORTS_PER_TYPE: [u32; 2] = [1, 2];
 
 /// The driver: the pool of ports.
 struct Mtty {
-    available_ports: AtomicU32,
+    pool: Arc<PortPool>,
 }
 
 /// Parses a decimal or `0x`-prefixed hexadecimal byte-sized number.
@@ -201,31 +203,22 @@ impl mdev::Driver for Mtty {
 
     fn probe(&self, mdev: &mdev::Device<Core<'_>>, ty: usize) -> Result<Pin<KBox<Registered>>> {
         let ports = *PORTS_PER_TYPE.get(ty).ok_or(EINVAL)?;
-        // Take the ports, or fail without taking any: concurrent probes each see the
-        // pool as it is after the others.
-        self.available_ports
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                n.checked_sub(ports)
-            })
-            .map_err(|_| ENOSPC)?;
-        let registered = vfio::register(mdev.as_ref(), MttyDevice::new(ports))
-            .and_then(|dev| KBox::pin(dev, GFP_KERNEL).map_err(Error::from));
-        if registered.is_err() {
-            self.available_ports.fetch_add(ports, Ordering::AcqRel);
-        }
-        registered
+        // The lease goes with the VFIO device: if registering fails, it is dropped
+        // with the device's data, which gives the ports back.
+        let lease = self.pool.lease(ports)?;
+        let dev = vfio::register(mdev.as_ref(), MttyDevice::new(lease))?;
+        Ok(KBox::pin(dev, GFP_KERNEL)?)
     }
 
-    fn remove(&self, _mdev: &mdev::Device<Core<'_>>, data: Pin<KBox<Registered>>) {
+    fn remove(&self, _mdev: &mdev::Device<Core<'_>>, _data: Pin<KBox<Registered>>) {
         // The VFIO device is unregistered right after this, as the mdev is unbound: that
         // waits until its users have closed it, asking them through the request
-        // interrupt meanwhile.
-        self.available_ports.fetch_add(data.ports, Ordering::AcqRel);
+        // interrupt meanwhile. Its ports go back to the pool when it is released.
     }
 
     fn get_available(&self, ty: usize) -> u32 {
         let per = PORTS_PER_TYPE.get(ty).copied().unwrap_or(u32::MAX);
-        self.available_ports.load(Ordering::Acquire) / per
+        self.pool.available() / per
     }
 }
 
@@ -236,7 +229,7 @@ struct MttyRsModule {
 impl kernel::Module for MttyRsModule {
     fn init(module: &'static ThisModule) -> Result<Self> {
         let mtty = Mtty {
-            available_ports: AtomicU32::new(module_parameters::ports.value()),
+            pool: PortPool::new(module_parameters::ports.value())?,
         };
         Ok(MttyRsModule {
             _registration: mdev::Registration::new(mtty, module)?,

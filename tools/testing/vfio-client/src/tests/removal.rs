@@ -161,6 +161,15 @@ fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
         )));
     }
     p.expect(UART_SCR, 0x42, "while the device's removal waits")?;
+    // The device is still in use: its ports are not free yet. The kernel's mtty gives
+    // them back in its VFIO release (mtty_release_dev), after the last close.
+    let avail = ctx.vendor.available(ctx.p.type_1port)?;
+    check!(
+        avail + 1 == ctx.baseline[0],
+        "available_instances of {} is {avail} while its removed mdev is still open, want {}",
+        ctx.p.type_1port,
+        ctx.baseline[0] - 1
+    );
     match (iface, &o.group) {
         (Iface::Group, Some(g)) => check_errno!(
             vfio::get_device_fd(g, &m.uuid),
