@@ -339,6 +339,17 @@ unsafe extern "C" fn show_trampoline<T: KobjectObject>(
     })
 }
 
+/// What a store returns to sysfs: the `n` bytes it consumed of the `count` it was
+/// given. A store claiming more than it was given is a bug; the write fails with
+/// `EIO` rather than report more bytes written than userspace wrote.
+fn consumed(n: usize, count: usize) -> Result<isize> {
+    if n > count {
+        return Err(EIO);
+    }
+    // CAST: At most `count`, which sysfs bounds by `PAGE_SIZE`.
+    Ok(n as isize)
+}
+
 /// The ktype's `store`: calls the attribute's store method.
 ///
 /// # Safety
@@ -361,8 +372,7 @@ unsafe extern "C" fn store_trampoline<T: KobjectObject>(
     };
     from_result(|| {
         let store = attr.store.ok_or(EIO)?;
-        // CAST: `store` returns at most `count`, which sysfs bounds by `PAGE_SIZE`.
-        store(obj, data).map(|n| n as isize)
+        consumed(store(obj, data)?, count)
     })
 }
 
@@ -504,8 +514,7 @@ unsafe extern "C" fn device_store_trampoline<T: DeviceObject>(
             core::slice::from_raw_parts(buf.cast::<u8>(), count),
         )
     };
-    // CAST: At most `count` bytes, bounded by `PAGE_SIZE`.
-    from_result(|| (attr.store)(obj, attr, data).map(|n| n as isize))
+    from_result(|| consumed((attr.store)(obj, attr, data)?, count))
 }
 
 impl<T: DeviceObject> DeviceAttribute<T> {
