@@ -272,10 +272,21 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 /// the `struct vfio_device`), and its `ops` are `Adapter::<T>::OPS`. `data` is
 /// initialised when `initialised` is true, which it is from the end of [`register`]'s
 /// initialisation until the release; every `ARef<Device<T>>` is made after that.
+/// `emulated` is null or holds a reference on the device this one emulates, put by
+/// the release.
+///
+/// The release (dropping `T`) is driver code, and it can run long after the
+/// emulated device was unbound: the VFIO character device holds the `vfio_device`
+/// until its last file is gone, and `DEBUG_KOBJECT_RELEASE` delays each release by
+/// up to 4 s. Holding the emulated device until then puts the release in the chain
+/// the driver's own teardown waits for (for an mdev: its type's release, then its
+/// parent device's, which `mdev::Registration`'s drop waits for), so no release of a
+/// VFIO device runs after its driver's module is gone.
 #[repr(C)]
 pub(crate) struct Device<T: Driver> {
     vdev: Opaque<ffi::vfio_device>,
     initialised: bool,
+    emulated: *mut bindings::device,
     data: MaybeUninit<T>,
 }
 
@@ -367,6 +378,9 @@ pub(crate) fn register<T: Driver>(
     // allocation: `initialised` is false.
     let device = NonNull::new(vdev.cast::<Device<T>>()).ok_or(ENOMEM)?;
     let this = device.as_ptr();
+    // SAFETY: `dev` is live; the fresh allocation is ours. Pairs with the put_device()
+    // in `Adapter::release`.
+    unsafe { (*this).emulated = bindings::get_device(raw_dev) };
     // SAFETY: `data` is uninitialised memory of this fresh allocation, which does not
     // move; the release drops it once `initialised` is set.
     let initialised = unsafe { init.__init((&raw mut (*this).data).cast::<T>()) };
@@ -512,11 +526,18 @@ impl<T: Driver> Adapter<T> {
     unsafe extern "C" fn release(vdev: *mut ffi::vfio_device) {
         let this = vdev.cast::<Device<T>>();
         // SAFETY: The device is going away and nothing else uses it (caller); its data
-        // is dropped only if `register` initialised it.
+        // is dropped only if `register` initialised it. The emulated device is put
+        // last: its release may start the driver's final teardown, after which no
+        // driver code may run (only the return from here does).
         unsafe {
             if (*this).initialised {
                 (*this).initialised = false;
                 (*this).data.assume_init_drop();
+            }
+            let emulated = core::mem::replace(&mut (*this).emulated, core::ptr::null_mut());
+            if !emulated.is_null() {
+                // Pairs with the get_device() in `register`.
+                bindings::put_device(emulated);
             }
         }
     }
