@@ -313,6 +313,12 @@ unsafe fn add_type(
 ) -> Result {
     // SAFETY: `t` and `parent` are valid (caller).
     unsafe {
+        // A type may be registered again (after a failed registration, or after its
+        // parent's unregistration): its kobject from then is dead, since both waited
+        // for its release, but still holds the freed name and the initialised state.
+        // Start from a clean kobject, as the header's zero-initialised types do.
+        core::ptr::write_bytes(&raw mut (*t).kobj, 0, 1);
+        (*t).devices_kobj = core::ptr::null_mut();
         (*t).kobj.kset = kset;
         (*t).parent = parent;
         // Pairs with the put_device() in `mdev_type_release`.
@@ -401,6 +407,9 @@ pub(crate) unsafe fn register(
     types: *mut *mut ffi::mdev_type,
     nr_types: c_uint,
 ) -> Result {
+    // Pairs with the teardown::wait() of unregistration or of the failures below.
+    // First, so that a parent registered twice is refused before it is touched.
+    crate::teardown::begin(parent)?;
     // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
     unsafe {
         core::ptr::write_bytes(parent, 0, 1);
@@ -416,8 +425,6 @@ pub(crate) unsafe fn register(
         // CAST: The C core stores the unsigned max_instances in an atomic_t too.
         (*parent).available_instances.counter = (*drv).max_instances as c_int;
     }
-    // Pairs with the teardown::wait() of unregistration or of the failure below.
-    crate::teardown::begin(parent)?;
 
     // SAFETY: `dev` is live (caller).
     let kset = unsafe {

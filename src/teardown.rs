@@ -5,9 +5,9 @@
 //! The header (`include/linux/mdev.h`) puts the `struct mdev_type`s and the
 //! `struct mdev_parent` in vendor memory, but their kobjects and the mdevs that point
 //! into them are reference-counted: a release can run after the last
-//! `kobject_put()`, which `DEBUG_KOBJECT_RELEASE` delays by up to a second and a
-//! reference held outside the core (`drivers_probe`, a driver-core iteration) can
-//! delay indefinitely. The C core returns from `mdev_unregister_parent()` without
+//! `kobject_put()`, which `DEBUG_KOBJECT_RELEASE` delays by 1 to 4 s and a reference
+//! held outside the core (`drivers_probe`, a driver-core iteration, a VFIO device of
+//! the mdev) delays for as long as it is held. The C core returns from `mdev_unregister_parent()` without
 //! waiting, so a vendor that frees or re-registers its types at once hands the core
 //! memory that a pending release still reads.
 //!
@@ -91,11 +91,12 @@ pub(crate) fn track(parent: *const ffi::mdev_parent) {
 /// Gives up one count of `parent`: the count left and what [`wait`] sleeps on.
 fn put(parent: *const ffi::mdev_parent) -> Option<(usize, Arc<Released>)> {
     let left = registry::with_parents(|tree| {
-        tree.get_mut(&key(parent)).map(|e| {
-            e.unreleased -= 1;
-            (e.unreleased, e.released.clone())
+        tree.get_mut(&key(parent)).and_then(|e| {
+            e.unreleased = e.unreleased.checked_sub(1)?;
+            Some((e.unreleased, e.released.clone()))
         })
     });
+    // A put without its get, or of a parent never registered: a bug of the core.
     kernel::warn_on!(left.is_none());
     left
 }
@@ -113,7 +114,11 @@ pub(crate) fn released(parent: *const ffi::mdev_parent) {
 /// unregistration, and by a failed registration's rollback, after they removed
 /// everything. Must not be called with the list lock held (an mdev's release takes
 /// it) nor with the parent's gate held (so that nothing waiting on the gate can hold
-/// up a release).
+/// up a release). The wait is uninterruptible and has no limit: a reference to an
+/// mdev kept forever keeps the unregistration waiting (the hung-task detector names
+/// it after its timeout), which is the price of never reading freed memory. The
+/// release that ends the wait still runs a few instructions of this module after
+/// waking it, as every release function of a module does.
 pub(crate) fn wait(parent: *const ffi::mdev_parent) {
     match put(parent) {
         Some((0, _)) => {}
