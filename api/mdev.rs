@@ -424,9 +424,9 @@ impl fmt::Write for ShowBuffer<'_> {
 pub(crate) type ShowFn<T> =
     fn(&T, &Device<Bound>, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
 /// A vendor attribute's `store`: gets the driver, the bound mdev, its data and what
-/// was written; returns how much it consumed, at most what was written (claiming more
-/// is a driver bug, and the write fails with `EIO` instead of telling userspace that
-/// more was written than it wrote).
+/// was written; returns how much it consumed, at most what was written and not
+/// nothing of a non-empty write (either is a driver bug, and the write fails with
+/// `EIO` instead of telling userspace more than it wrote, or nothing at all).
 pub(crate) type StoreFn<T> = fn(&T, &Device<Bound>, &<T as Driver>::Data, &[u8]) -> Result<usize>;
 
 /// A per-mdev vendor attribute of driver `T`.
@@ -515,7 +515,7 @@ unsafe extern "C" fn store_trampoline<T: Driver>(
     from_result(|| {
         let store = attr.store.ok_or(EIO)?;
         let n = store(driver, mdev, data, input)?;
-        if n > count {
+        if n > count || (n == 0 && count > 0) {
             return Err(EIO);
         }
         // CAST: At most `count` bytes, bounded by a page.

@@ -340,10 +340,11 @@ unsafe extern "C" fn show_trampoline<T: KobjectObject>(
 }
 
 /// What a store returns to sysfs: the `n` bytes it consumed of the `count` it was
-/// given. A store claiming more than it was given is a bug; the write fails with
-/// `EIO` rather than report more bytes written than userspace wrote.
+/// given. A store claiming more than it was given, or nothing of a non-empty write
+/// (which makes write(2) return 0, and its callers retry for ever), is a bug; the
+/// write fails with `EIO` instead.
 fn consumed(n: usize, count: usize) -> Result<isize> {
-    if n > count {
+    if n > count || (n == 0 && count > 0) {
         return Err(EIO);
     }
     // CAST: At most `count`, which sysfs bounds by `PAGE_SIZE`.
