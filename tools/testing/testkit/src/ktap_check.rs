@@ -63,7 +63,7 @@ enum Line<'a> {
     Plan(usize),
     Result { ok: bool, number: usize, skip: bool },
     Diagnostic,
-    Tally(usize, usize),
+    Tally(usize, usize, Option<usize>),
     Unknown(&'a str),
 }
 
@@ -108,16 +108,14 @@ fn tally(text: &str) -> Option<Line<'_>> {
     let mut it = text.split(", ");
     let p = number(it.next()?.strip_suffix(" passed")?)?;
     let f = number(it.next()?.strip_suffix(" failed")?)?;
-    match it.next() {
-        None => {}
-        Some(s) => {
-            number(s.strip_suffix(" skipped")?)?;
-        }
-    }
+    let s = match it.next() {
+        None => None,
+        Some(s) => Some(number(s.strip_suffix(" skipped")?)?),
+    };
     if it.next().is_some() {
         return None;
     }
-    Some(Line::Tally(p, f))
+    Some(Line::Tally(p, f, s))
 }
 
 /// One open document: the report or a subtest.
@@ -137,7 +135,7 @@ struct Doc {
 struct Reader {
     stack: Vec<Doc>,
     problems: Vec<Problem>,
-    tally: Option<(usize, usize, usize)>,
+    tally: Option<(usize, usize, Option<usize>, usize)>,
 }
 
 impl Reader {
@@ -238,6 +236,12 @@ impl Reader {
                 let child = d.pending.take();
                 let mut leaf = Counts::default();
                 match child {
+                    // A subtest that failed with nothing failing inside (a suite whose
+                    // set-up failed) is a failure of its own.
+                    Some(c) if !ok && c.failed == 0 => {
+                        leaf = c;
+                        leaf.failed = 1;
+                    }
                     Some(c) => leaf = c,
                     None if !ok => leaf.failed = 1,
                     None if skip => leaf.skipped = 1,
@@ -257,11 +261,11 @@ impl Reader {
                 }
             }
             Line::Diagnostic => {}
-            Line::Tally(p, f) => {
+            Line::Tally(p, f, skipped) => {
                 if doc != 0 {
                     self.problem(no, "a `P passed, F failed` line inside a subtest");
                 } else {
-                    self.tally = Some((p, f, no));
+                    self.tally = Some((p, f, skipped, no));
                 }
             }
             Line::Unknown(text) => {
@@ -327,11 +331,18 @@ pub fn read(text: &[u8]) -> Reading {
             count + 1,
             "no closing `P passed, F failed` line: the run ended early?",
         ),
-        Some((p, f, no)) if (p, f) != (counts.passed, counts.failed) => r.problem(
+        Some((p, f, _, no)) if (p, f) != (counts.passed, counts.failed) => r.problem(
             no,
             format!(
                 "the closing line says {p} passed, {f} failed; the results read say {} passed, {} failed",
                 counts.passed, counts.failed
+            ),
+        ),
+        Some((_, _, Some(s), no)) if s != counts.skipped => r.problem(
+            no,
+            format!(
+                "the closing line says {s} skipped; the results read say {}",
+                counts.skipped
             ),
         ),
         _ => {}
@@ -437,6 +448,21 @@ mod tests {
             counts(0, 0, 1)
         );
         bad("KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 y\n    1 passed, 0 failed\nok 1 s\n1 passed, 0 failed\n");
+    }
+
+    #[test]
+    fn a_failed_subtest_with_nothing_failed_inside_is_a_failure() {
+        bad("KTAP version 1\n1..1\n    KTAP version 1\n    1..0\nnot ok 1 s\n0 passed, 0 failed\n");
+        assert_eq!(
+            ok("KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 a\nnot ok 1 s\n1 passed, 1 failed\n"),
+            counts(1, 1, 0)
+        );
+    }
+
+    #[test]
+    fn the_skipped_count_must_match_when_given() {
+        bad("KTAP version 1\n1..1\nok 1 x # SKIP why\n0 passed, 0 failed, 2 skipped\n");
+        ok("KTAP version 1\n1..1\nok 1 x # skip why\n0 passed, 0 failed, 1 skipped\n");
     }
 
     #[test]
