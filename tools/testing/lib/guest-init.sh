@@ -21,6 +21,8 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 mkdir -p /run /dev/pts /root
 . /vm.conf
+# The report patterns, for test scripts that attribute reports to their tests.
+export VM_SPLAT_RE
 
 # Raw: every byte goes out as written (no newline translation, no echo).
 stty -F /dev/ttyS1 raw -echo -onlcr 2>/dev/null
