@@ -26,6 +26,10 @@ reports() { dmesg | grep -cE "$re"; }
 core=c
 [ -d /sys/module/mdev_rs ] && core=rust
 live() { ls /sys/bus/mdev/devices | wc -l; }
+# none_left [WHEN]: no mdev exists, or says which do.
+none_left() {
+	[ "$(live)" = 0 ] || { echo "mdevs left${1:+ $1}: $(ls /sys/bus/mdev/devices | tr "\n" " ")"; return 1; }
+}
 
 # checked NAME FN [SKIP-REASON]: runs FN; fails on its status or on a new report.
 checked() {
@@ -46,6 +50,15 @@ checked() {
 	result "$1" $st
 }
 skip=0
+# known_fault_on_c NAME FN WHY: a test that is skipped on the C core as a known fault
+# of the reference, unless MDEV_RUN_KNOWN_FAULTS is set.
+known_fault_on_c() {
+	if [ "$core" = c ] && [ -z "${MDEV_RUN_KNOWN_FAULTS:-}" ]; then
+		checked "$1" "$2" "known fault of the reference: $3"
+	else
+		checked "$1" "$2"
+	fi
+}
 # Start from a clean slate: what boot left is not this script's.
 echo clear >/sys/kernel/debug/kmemleak 2>/dev/null
 
@@ -72,7 +85,7 @@ api_unload_with_mdevs() {
 		echo "$(uuid $((round * 10 + 2)))" >"$t/mtty_rs-2/create" || return 1
 		echo "$(uuid $((round * 10 + 3)))" >"$t/mtty_rs-1/create" || return 1
 		rmmod mtty_rs || return 1
-		[ "$(live)" = 0 ] || { echo "mdevs left: $(ls /sys/bus/mdev/devices | tr "\n" " ")"; return 1; }
+		none_left || return 1
 	done
 	# Removed mdevs give their ports back when their VFIO devices are released, up to
 	# two delays later: wait for that (60 s at most, a hang detector), then unload.
@@ -99,17 +112,13 @@ c_vendor_reregister() {
 	for round in 1 2 3; do
 		echo "$(uuid $((300 + round)))" >"$t/mdev_test-t0/create" || return 1
 		echo 1 >/sys/module/mdev_test_vendor/parameters/reregister || return 1
-		[ "$(live)" = 0 ] || { echo "mdevs left after round $round: $(ls /sys/bus/mdev/devices | tr "\n" " ")"; return 1; }
+		none_left "after round $round" || return 1
 	done
 	echo "$(uuid 310)" >"$t/mdev_test-t1/create" || return 1
 	rmmod mdev_test_vendor || return 1
-	[ "$(live)" = 0 ] || { echo "mdevs left: $(ls /sys/bus/mdev/devices | tr "\n" " ")"; return 1; }
+	none_left || return 1
 }
-if [ "$core" = c ] && [ -z "${MDEV_RUN_KNOWN_FAULTS:-}" ]; then
-	checked c_vendor_reregister c_vendor_reregister "known fault of the reference: the C core's mdev_unregister_parent() returns before the releases of the types' kobjects have run, and registering the same types again initialises kobjects whose delayed release is still armed"
-else
-	checked c_vendor_reregister c_vendor_reregister
-fi
+known_fault_on_c c_vendor_reregister c_vendor_reregister "the C core's mdev_unregister_parent() returns before the releases of the types' kobjects have run, and registering the same types again initialises kobjects whose delayed release is still armed"
 
 # 4. A C vendor that frees its types as soon as mdev_unregister_parent() returns,
 #    which the header allows (the test vendor allocates them at load), with live
@@ -122,13 +131,9 @@ c_vendor_frees_types() {
 		echo "$(uuid $((210 + round)))" >"$t/mdev_test-t1/create" || return 1
 		rmmod mdev_test_vendor || return 1
 	done
-	[ "$(live)" = 0 ] || { echo "mdevs left: $(ls /sys/bus/mdev/devices | tr "\n" " ")"; return 1; }
+	none_left || return 1
 }
-if [ "$core" = c ] && [ -z "${MDEV_RUN_KNOWN_FAULTS:-}" ]; then
-	checked c_vendor_frees_types c_vendor_frees_types "known fault of the reference: the C core's mdev_unregister_parent() returns before the releases of the mdevs and types, which then read the freed types"
-else
-	checked c_vendor_frees_types c_vendor_frees_types
-fi
+known_fault_on_c c_vendor_frees_types c_vendor_frees_types "the C core's mdev_unregister_parent() returns before the releases of the mdevs and types, which then read the freed types"
 
 # 5. Late releases: wait for every release the unloads above started, then look for
 #    reports once more. See the header for why this window is what is tested.
