@@ -379,9 +379,14 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
         let ptr = unsafe { MdevDevice::from_device(dev) };
         // SAFETY: The iteration holds a reference to the child while this runs.
         let uuid = unsafe { ptr.as_ref() }.uuid;
-        // With the gate held for writing no create or remove is in flight, so every
-        // child is Active; the move is still checked, to own the removal.
-        if registry::transition(uuid, State::Active, State::Removing) {
+        // With the gate held for writing no create or remove is in flight (each holds
+        // the gate for reading until its mdev is added and active, or deleted), so
+        // every child is Active. The move is still made, to own the removal; a child
+        // in another state would break that invariant, and is reported rather than
+        // skipped silently (removing it here could delete it twice).
+        let moved = registry::transition(uuid, State::Active, State::Removing);
+        kernel::warn_on!(!moved);
+        if moved {
             // SAFETY: The move to Removing was ours.
             drop(unsafe { Linked::reclaim(ptr) });
         }
