@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0
 # KTAP results for the guest's shell test scripts (sourced, busybox sh).
 # result NAME STATUS [DIAGNOSTIC] prints `ok N NAME` or the diagnostic and
-# `not ok N NAME`; tally prints the closing `N passed, N failed` and returns 0 only
-# when nothing failed.
-n=0 pass=0 fail=0
+# `not ok N NAME`; skipped NAME REASON prints `ok N NAME # SKIP REASON`; tally prints
+# the count of skipped tests if any and the closing `N passed, N failed`, and returns
+# 0 only when nothing failed.
+n=0 pass=0 fail=0 skip=0
 result() {
 	n=$((n + 1))
 	if [ "$2" -eq 0 ]; then
@@ -12,7 +13,12 @@ result() {
 		fail=$((fail + 1)); [ -n "${3:-}" ] && echo "# $3"; echo "not ok $n $1"
 	fi
 }
+skipped() {
+	n=$((n + 1)) skip=$((skip + 1))
+	echo "ok $n $1 # SKIP $2"
+}
 tally() {
+	[ "$skip" -gt 0 ] && echo "# $skip skipped"
 	echo "$pass passed, $fail failed"
 	[ "$fail" -eq 0 ]
 }

@@ -34,9 +34,7 @@ none_left() {
 # checked NAME FN [SKIP-REASON]: runs FN; fails on its status or on a new report.
 checked() {
 	if [ -n "${3:-}" ]; then
-		n=$((n + 1)); pass=$pass
-		echo "ok $n $1 # SKIP $3"
-		skip=$((skip + 1))
+		skipped "$1" "$3"
 		return
 	fi
 	before=$(reports)
@@ -49,7 +47,6 @@ checked() {
 	fi
 	result "$1" $st
 }
-skip=0
 # known_fault_on_c NAME FN WHY: a test that is skipped on the C core as a known fault
 # of the reference, unless MDEV_RUN_KNOWN_FAULTS is set.
 known_fault_on_c() {
@@ -162,5 +159,4 @@ kmemleak_clean() {
 }
 checked kmemleak_clean kmemleak_clean
 
-[ "$skip" -gt 0 ] && echo "# $skip skipped"
 tally
