@@ -125,8 +125,7 @@ impl Listener {
     pub fn settle(&self) -> Result<Vec<Uevent>, String> {
         static FENCES: AtomicU64 = AtomicU64::new(0);
         let n = FENCES.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: getpid() has no preconditions.
-        let pid = unsafe { libc::getpid() } as u32;
+        let pid = std::process::id();
         let token = format!("00000000-{:04x}-4000-8000-{:012x}", pid & 0xffff, n);
         std::fs::write(FENCE_DEVICE, format!("change {token}"))
             .map_err(|e| format!("setting a uevent fence on {FENCE_DEVICE}: {e}"))?;
