@@ -6,19 +6,34 @@
 //!
 //! ```text
 //! reserve UUID + instance  (registry::reserve, under the list lock)
-//!   -> Initialized   device_initialize(); dropping it is put_device(), nothing else
+//!   -> Initialized   device_initialize(), uevents suppressed; dropping it is
+//!                    put_device(), nothing else
 //!   -> set_name      dev_set_name("%pUl")
 //!   -> gate          the parent's gate, read-trylock (ENODEV once unregistration began)
 //!   -> Added         device_add(), which needs the gate; dropping it is device_del() + put
 //!   -> attach        device_driver_attach(): the vendor's probe
 //!   -> Linked        the type's devices/<uuid> and the mdev's mdev_type links;
 //!                    dropping it removes them, then device_del() + put
-//!   -> activate      state Active; the device model keeps the initial reference
+//!   -> activate      announce (uevents `add`, then `bind` if bound), then state
+//!                    Active; the device model keeps the initial reference
 //! ```
 //!
 //! Every failure drops the value in hand, which unwinds exactly what was done, in
 //! reverse. The release of the device (its last reference gone) gives the UUID and
 //! the instance back and frees it.
+//!
+//! # Announced only when complete
+//!
+//! The C core sends `add` from `device_add()`, before the vendor's probe (which
+//! registers the VFIO device and so makes `iommu_group`) and before the `mdev_type`
+//! and `devices/<uuid>` links, so userspace gets `add` for an mdev it cannot read yet
+//! (libvirt polls for `mdev_type` for up to a second because of it). Here the device
+//! is quiet (`dev_set_uevent_suppress()`) from its initialisation until it is
+//! complete; then [`Linked::announce`] sends `add` and, when a driver is bound,
+//! `bind`, as block devices do with their partitions (`block/partitions/core.c`).
+//! A create that fails sends no uevent of the mdev at all. The uevents of the objects
+//! the vendor's probe adds (the VFIO group device, the mdev's `vfio-dev` child) are
+//! not the core's and are not held back: they come before the mdev's `add`.
 //!
 //! Removal is the mirror: the remover that moves the mdev from Active to Removing
 //! owns its initial reference and turns it back into a `Linked`, whose drop undoes
@@ -51,6 +66,16 @@ use crate::sysfs::DevicePtr;
 use crate::sysfs::GroupList;
 use crate::sysfs::OfDevice;
 use crate::uuid::Uuid;
+
+// The C helpers of `mdev_exports.c` for what C has as static inlines. `struct device`
+// contains a zero-sized struct on some configurations (`its_array` here), which the
+// lint reports although C passes only the pointer: hence `allow`, not `expect`.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn mdev_rs_device_lock(dev: *mut bindings::device);
+    fn mdev_rs_device_unlock(dev: *mut bindings::device);
+    fn mdev_rs_dev_set_uevent_suppress(dev: *mut bindings::device, val: c_int);
+}
 
 /// A mediated device, allocated by the core.
 ///
@@ -155,6 +180,11 @@ impl Initialized {
             (*dev).groups = DEVICE_GROUPS.as_raw();
             (*raw).type_ = t.as_raw();
             (*raw).uuid = uuid.to_guid();
+            // Quiet until complete: `device_add()`'s `add`, the probe's `bind`, and the
+            // `unbind` and `remove` of a failure's unwinding are not sent. Only
+            // `Linked::announce` clears it. Set before the device is visible to
+            // anyone, so no other writer of the kobject's flags can race this one.
+            mdev_rs_dev_set_uevent_suppress(dev, 1);
             // Pairs with the kobject_put() in `mdev_device_release`.
             bindings::kobject_get(t.kobj());
         }
@@ -263,9 +293,53 @@ impl Linked {
         unsafe { self.0.as_ref() }
     }
 
-    /// The mdev is ready: it becomes removable and the device model keeps its initial
-    /// reference until a remover reclaims it.
+    /// Tells userspace the mdev is there: clears the suppression set in
+    /// `Initialized::new`, sends `add` and, if a driver is bound, `bind`, as the
+    /// driver core would have (the uevent's environment is the driver core's own,
+    /// from `dev_uevent()`, so `add` already carries `DRIVER=`).
+    ///
+    /// Called by the creator only, with the parent's gate held for reading and the
+    /// mdev still in state Creating: no remover can delete it (a user's remove gets
+    /// `EAGAIN`, unregistration waits for the gate), so the `add` cannot follow a
+    /// `remove`. What can run meanwhile is a change of the binding: a write to the
+    /// driver's `bind` or `unbind` file, or the bus's `drivers_probe`. The driver core
+    /// makes those changes, and sends their uevents, under the device lock; so does
+    /// this function. A change made before it took the lock sent nothing (the device
+    /// was quiet) and is reflected in what it sends now: `add` carries `DRIVER=` and
+    /// is followed by `bind` exactly when a driver is bound. A change made after it
+    /// sends its uevent after these. Either way userspace sees `add`, then `bind`
+    /// only for a bound device, then the later changes: a sequence the driver core
+    /// could have produced. Failures to send are ignored, as `device_add()` and
+    /// `driver_bound()` ignore them.
+    ///
+    /// Another writer of the kobject's flags now would be a synthetic `remove`
+    /// written to the mdev's `uevent` file, not serialised by any lock, as for every
+    /// user of `dev_set_uevent_suppress()` after `device_add()`.
+    ///
+    /// Mirrors nothing of the C core, which sends `add` from `device_add()`.
+    fn announce(&self) {
+        let dev = self.mdev().dev();
+        // SAFETY: The device is added and alive (type invariant). The device lock is
+        // taken and released here, with no early return in between; the lock order
+        // is gate (read), then device lock, as in `Added::attach`. `driver` is only
+        // changed under the device lock, which `device_is_bound()` reads under.
+        unsafe {
+            let kobj = &raw mut (*dev).kobj;
+            mdev_rs_device_lock(dev);
+            mdev_rs_dev_set_uevent_suppress(dev, 0);
+            bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_ADD);
+            if bindings::device_is_bound(dev) {
+                bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_BIND);
+            }
+            mdev_rs_device_unlock(dev);
+        }
+    }
+
+    /// The mdev is ready: it is announced, then becomes removable, and the device
+    /// model keeps its initial reference until a remover reclaims it.
     fn activate(self) {
+        // Before the move to Active: once Active, a remover may take the mdev away.
+        self.announce();
         let mdev = self.mdev();
         mdev.set_active(true);
         // Only the creator moves an mdev out of Creating.

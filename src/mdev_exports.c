@@ -7,9 +7,11 @@
  * core unchanged. The prototypes come from the header; the Rust side checks at
  * compile time that its functions have exactly those types (src/exports.rs).
  *
- * Also wraps the lockdep assertions, which are macros.
+ * Also wraps the lockdep assertions, which are macros, and the device helpers that
+ * are static inlines (device_lock(), dev_set_uevent_suppress()).
  */
 
+#include <linux/device.h>
 #include <linux/export.h>
 #include <linux/lockdep.h>
 #include <linux/mdev.h>
@@ -31,4 +33,23 @@ void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem)
 void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem)
 {
 	lockdep_assert_held_write(sem);
+}
+
+void mdev_rs_device_lock(struct device *dev);
+void mdev_rs_device_unlock(struct device *dev);
+void mdev_rs_dev_set_uevent_suppress(struct device *dev, int val);
+
+void mdev_rs_device_lock(struct device *dev)
+{
+	device_lock(dev);
+}
+
+void mdev_rs_device_unlock(struct device *dev)
+{
+	device_unlock(dev);
+}
+
+void mdev_rs_dev_set_uevent_suppress(struct device *dev, int val)
+{
+	dev_set_uevent_suppress(dev, val);
 }

@@ -13,11 +13,15 @@
 //! Usage: mdev-transcript [--profile] ID [[--other] ID]
 //!   ID   the vendor driver to drive (mtty, mdpy, mbochs); the second, when given,
 //!        is a second parent for the cross-parent inputs.
+//!        mdev-transcript --expect-rust FILE
+//!        prints what the Rust core's transcript is expected to be, given the C
+//!        core's in FILE: the documented differences applied (expectation.rs).
 //!
 //! Exit status: 0 when the scenario ran to its end, whatever the core answered;
 //! 1 when the scenario could not be set up (a vendor that does not load, no
 //! uevent socket); 2 on a usage error.
 
+mod expectation;
 // Shared with mdev-conformance, which uses the parts this program does not.
 #[allow(dead_code)]
 mod fixture;
@@ -386,6 +390,21 @@ fn parse_args() -> Result<(Vendor, Option<Vendor>), String> {
 }
 
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let [flag, file] = args.as_slice() {
+        if flag == "--expect-rust" {
+            return match std::fs::read_to_string(file) {
+                Ok(text) => {
+                    print!("{}", expectation::from_reference(&text));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("mdev-transcript: {file}: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
+    }
     let (v, other) = match parse_args() {
         Ok(a) => a,
         Err(e) => {
