@@ -7,7 +7,8 @@
 # reused from it, not duplicated; the uapi structs (vfio_device_info, ...) and the
 # VFIO_* constants come from here. The few types only pointed to that the kernel
 # crate lacks (struct kvm, the iommufd objects) are opaque; the virqfd helpers, which
-# an emulated device does not use, are left out.
+# an emulated device does not use, are left out. anon_inode_getfile() makes the
+# migration data files.
 #
 # Usage: include this file, then make the crate root depend on the output:
 #   $(obj)/<root>.o: $(obj)/vfio_bindings_generated.rs
@@ -18,6 +19,7 @@ quiet_cmd_bindgen_vfio = BINDGEN $@
 	--enable-function-attribute-detection \
 	--allowlist-type 'vfio_.*' --allowlist-var 'VFIO_.*' \
 	--allowlist-function '_?vfio_.*' --allowlist-function 'eventfd_.*' \
+	--allowlist-function 'anon_inode_getfile' \
 	--no-recursive-allowlist \
 	--allowlist-type 'kvm|iommufd_access|iommufd_device' \
 	--opaque-type 'kvm|iommufd_access|iommufd_device' \

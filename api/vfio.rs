@@ -26,8 +26,17 @@
 //! Reads and writes of the device file get a [`UserSliceWriter`] or
 //! [`UserSliceReader`] and the file position.
 //!
+//! Migration (the v2 uAPI, `struct vfio_migration_ops`) is an optional part of
+//! [`Driver`]: a driver that sets [`Driver::MIGRATION`] only produces and checks the
+//! bytes of its state; the layer runs the state machine one arc at a time through
+//! `vfio_mig_get_next_state()`, hands the stream to userspace as anonymous-inode
+//! files (save: read-only, with `VFIO_MIG_GET_PRECOPY_INFO`; resume: write-only),
+//! disables a file as soon as its state is left or the device is reset or closed, and
+//! answers `vfio_log_ops` with an empty dirty log (see the "Migration" section).
+//!
 //! Using this module: the crate provides `crate::vfio_bindings`, the bindgen output of
-//! `vfio_bindings.mk`, and includes this file as a module.
+//! `vfio_bindings.mk`, and `crate::LocalModule` (the `module!` macro's), which owns the
+//! migration files' ops, and includes this file as a module.
 
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -47,10 +56,13 @@ use kernel::ffi::c_long;
 use kernel::ffi::c_uint;
 use kernel::ffi::c_ulong;
 use kernel::ioctl::_IO;
+use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
 use kernel::sync::aref::ARef;
 use kernel::sync::aref::AlwaysRefCounted;
+use kernel::sync::Arc;
+use kernel::sync::Mutex;
 use kernel::types::Opaque;
 use kernel::uaccess::UserPtr;
 use kernel::uaccess::UserSlice;
@@ -213,7 +225,12 @@ pub(crate) struct IrqSet {
 /// The file callbacks (`open` to `reset`) run in the task using the device file,
 /// `request` in the task unbinding the emulated device, `drop` of the data wherever
 /// the last reference goes; no lock of this layer is held, and the driver serialises
-/// its own state. None runs once the emulated device is unbound (see [`register`]).
+/// its own state. The `migration_*` callbacks run in the task using the device file,
+/// with the device's migration mutex held (and, in `migration_load`, the resume
+/// file's): they must not call back into the layer. `close` and `reset` run after the
+/// layer has ended migration (RUNNING, files disabled) under that mutex, released
+/// before the driver's callback. None runs once the emulated device is unbound (see
+/// [`register`]).
 #[vtable]
 pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// The name of the device's ops (`vfio_device_ops.name`).
@@ -258,6 +275,56 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     fn request(&self, _count: u32) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+
+    // Migration (see the "Migration" section of this file). A driver that sets
+    // `MIGRATION` implements `migration_save`, `migration_load` and
+    // `migration_data_size`; the layer runs the state machine and the data files.
+
+    /// The `VFIO_MIGRATION_*` flags the device supports; 0 (the default): none, and
+    /// `VFIO_DEVICE_FEATURE_MIGRATION` is `ENOTTY`. Otherwise it includes
+    /// [`MIGRATION_STOP_COPY`].
+    const MIGRATION: u32 = 0;
+
+    /// The largest stream [`Driver::migration_load`] accepts, in bytes: a write to a
+    /// resume file past it is `EFBIG`.
+    const MIGRATION_STREAM_MAX: usize = 0;
+
+    /// The device goes from `from` to `to`, one arc `vfio_mig_get_next_state()`
+    /// allows (called before the layer saves the device for that arc, and after a
+    /// successful [`Driver::migration_load`]). An error leaves the device in `from`.
+    /// Called with the layer's migration lock held.
+    fn migration_arc(&self, _from: MigState, _to: MigState) -> Result {
+        Ok(())
+    }
+
+    /// The initial data of a PRE_COPY stream (what `VFIO_MIG_GET_PRECOPY_INFO` counts
+    /// as `initial_bytes`), read by userspace before the device stops; the default
+    /// is none. Called with the migration lock held.
+    fn migration_save_initial(&self) -> Result<KVec<u8>> {
+        Ok(KVec::new())
+    }
+
+    /// The device's state, on entering STOP_COPY (the device is stopped): appended to
+    /// the initial data, which the layer asks for at that point if the stream was not
+    /// opened in PRE_COPY. So what the user reads from the save file, and passes to
+    /// the target's [`Driver::migration_load`], is always the initial data followed
+    /// by this. Called with the migration lock held.
+    fn migration_save(&self) -> Result<KVec<u8>> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Loads a whole stream written to the resume file, on RESUMING -> STOP. It must
+    /// check the stream and leave the device unchanged on error (the device stays in
+    /// RESUMING, usable after a reset). Called with the migration lock held.
+    fn migration_load(&self, _stream: &[u8]) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+
+    /// `VFIO_DEVICE_FEATURE_MIG_DATA_SIZE`: the estimated size of the STOP_COPY data,
+    /// in bytes.
+    fn migration_data_size(&self) -> Result<usize> {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 }
 
 /// A VFIO device of driver `T`: the C `struct vfio_device`, followed by `T`.
@@ -269,7 +336,7 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// `vdev` is first (`_vfio_alloc_device()` allocates the whole and treats its start as
-/// the `struct vfio_device`), and its `ops` are `Adapter::<T>::OPS`. `data` is
+/// the `struct vfio_device`), and its `ops` are `Adapter::<T>::OPS`. `data` and `mig` are
 /// initialised when `initialised` is true, which it is from the end of [`register`]'s
 /// initialisation until the release; every `ARef<Device<T>>` is made after that.
 /// `emulated` is null or holds a reference on the device this one emulates, put by
@@ -287,6 +354,8 @@ pub(crate) struct Device<T: Driver> {
     vdev: Opaque<ffi::vfio_device>,
     initialised: bool,
     emulated: *mut bindings::device,
+    /// The migration state and data files; initialised with `data`.
+    mig: MaybeUninit<Mutex<MigCtl>>,
     data: MaybeUninit<T>,
 }
 
@@ -305,6 +374,14 @@ impl<T: Driver> Device<T> {
         // SAFETY: `vdev` is the first field of a `Device<T>` (type invariant) whose data
         // is initialised (caller).
         unsafe { (*vdev.cast::<Device<T>>()).data.assume_init_ref() }
+    }
+
+    /// # Safety
+    ///
+    /// As for [`Device::from_vdev`].
+    unsafe fn mig_of<'a>(vdev: *mut ffi::vfio_device) -> &'a Mutex<MigCtl> {
+        // SAFETY: As in `from_vdev`: `mig` is initialised with `data`.
+        unsafe { (*vdev.cast::<Device<T>>()).mig.assume_init_ref() }
     }
 
     /// The `struct device` whose reference count covers the whole.
@@ -389,6 +466,22 @@ pub(crate) fn register<T: Driver>(
         // touch the data, `initialised` being false.
         unsafe { bindings::put_device(&raw mut (*vdev).device) };
         return Err(e);
+    }
+    let mig = new_mutex!(MigCtl {
+        state: MigState::Running,
+        save: None,
+        resume: None,
+    });
+    // SAFETY: `mig` is uninitialised memory of this allocation, which does not move; the
+    // release drops it with `data`. A mutex's initialisation cannot fail.
+    let Ok(()) = unsafe { mig.__init((&raw mut (*this).mig).cast::<Mutex<MigCtl>>()) };
+    if T::MIGRATION != 0 {
+        // SAFETY: Nobody else knows the device yet; the ops are static.
+        unsafe {
+            (*vdev).migration_flags = T::MIGRATION;
+            (*vdev).mig_ops = Adapter::<T>::mig_ops();
+            (*vdev).log_ops = log_ops();
+        }
     }
     // SAFETY: Nobody else knows the device yet.
     unsafe { (*this).initialised = true };
@@ -533,6 +626,7 @@ impl<T: Driver> Adapter<T> {
             if (*this).initialised {
                 (*this).initialised = false;
                 (*this).data.assume_init_drop();
+                (*this).mig.assume_init_drop();
             }
             let emulated = core::mem::replace(&mut (*this).emulated, core::ptr::null_mut());
             if !emulated.is_null() {
@@ -555,6 +649,10 @@ impl<T: Driver> Adapter<T> {
     ///
     /// Called by the VFIO core on a registered `Device<T>`.
     unsafe extern "C" fn close_device(vdev: *mut ffi::vfio_device) {
+        // The data files end before the device is closed, as `vfio_migration_ops`
+        // requires, and the next user finds the device RUNNING.
+        // SAFETY: As in `open_device`.
+        unsafe { Device::<T>::mig_of(vdev) }.lock().reset();
         // SAFETY: As in `open_device`.
         unsafe { Device::<T>::from_vdev(vdev) }.close();
     }
@@ -642,6 +740,11 @@ impl<T: Driver> Adapter<T> {
     unsafe extern "C" fn ioctl(vdev: *mut ffi::vfio_device, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: As in `open_device`.
         let data = unsafe { Device::<T>::from_vdev(vdev) };
+        if cmd == VFIO_DEVICE_RESET {
+            // A reset ends migration, as in mtty: RUNNING, the data files disabled.
+            // SAFETY: As in `open_device`.
+            unsafe { Device::<T>::mig_of(vdev) }.lock().reset();
+        }
         // CAST: Results are errnos or 0.
         from_result(|| Self::dispatch(data, cmd, arg).map(|()| 0)) as c_long
     }
@@ -747,6 +850,661 @@ impl<T: Driver> Adapter<T> {
             count: hdr.count,
             action,
             data: irq_data,
+        })
+    }
+}
+
+// Migration.
+//
+// The layer implements `struct vfio_migration_ops` for a driver that sets
+// `Driver::MIGRATION`: it keeps the device's state (`MigState`) under one mutex per
+// device (`MigCtl`), walks a requested change one arc at a time with
+// `vfio_mig_get_next_state()` (so only the arcs the uAPI allows reach the driver, in
+// `Driver::migration_arc`), and owns the data files: a read-only save file opened on
+// entering PRE_COPY/PRE_COPY_P2P or STOP_COPY, a write-only resume file opened on
+// entering RESUMING. A file is disabled (reads and writes are `ENODEV`, its buffer
+// freed) as soon as its state is left, the device is reset or closed; userspace may
+// keep it open as long as it likes. The driver only produces and checks bytes
+// (`Driver::migration_save*`, `Driver::migration_load`). Lock order: the migration
+// mutex, then a file's mutex, then whatever the driver takes in those callbacks.
+//
+// The devices of this layer do no DMA (it offers no way to pin or access guest
+// memory), so nothing is ever dirty: the layer answers `vfio_log_ops` with an empty
+// log, as `mtty.c` does, so that a VMM which wants device dirty tracking (QEMU
+// without IOMMU dirty tracking, e.g. with iommufd) accepts the device.
+
+/// `VFIO_MIGRATION_STOP_COPY`.
+pub(crate) const MIGRATION_STOP_COPY: u32 = ffi::VFIO_MIGRATION_STOP_COPY;
+/// `VFIO_MIGRATION_P2P`.
+pub(crate) const MIGRATION_P2P: u32 = ffi::VFIO_MIGRATION_P2P;
+/// `VFIO_MIGRATION_PRE_COPY`.
+pub(crate) const MIGRATION_PRE_COPY: u32 = ffi::VFIO_MIGRATION_PRE_COPY;
+
+const VFIO_MIG_GET_PRECOPY_INFO: u32 = device_ioctl(21);
+/// `offsetofend(struct vfio_precopy_info, dirty_bytes)`.
+const PRECOPY_INFO_MINSZ: usize = 24;
+const _: () = assert!(core::mem::size_of::<ffi::vfio_precopy_info>() == PRECOPY_INFO_MINSZ);
+
+/// A state of the migration state machine (`enum vfio_device_mig_state`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u32)]
+pub(crate) enum MigState {
+    /// `VFIO_DEVICE_STATE_ERROR`.
+    Error = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_ERROR,
+    /// `VFIO_DEVICE_STATE_STOP`.
+    Stop = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_STOP,
+    /// `VFIO_DEVICE_STATE_RUNNING`.
+    Running = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING,
+    /// `VFIO_DEVICE_STATE_STOP_COPY`.
+    StopCopy = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_STOP_COPY,
+    /// `VFIO_DEVICE_STATE_RESUMING`.
+    Resuming = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_RESUMING,
+    /// `VFIO_DEVICE_STATE_RUNNING_P2P`.
+    RunningP2p = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING_P2P,
+    /// `VFIO_DEVICE_STATE_PRE_COPY`.
+    PreCopy = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY,
+    /// `VFIO_DEVICE_STATE_PRE_COPY_P2P`.
+    PreCopyP2p = ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY_P2P,
+}
+
+impl MigState {
+    fn from_raw(v: u32) -> Result<MigState> {
+        use MigState::*;
+        Ok(match v {
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_ERROR => Error,
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_STOP => Stop,
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING => Running,
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_STOP_COPY => StopCopy,
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_RESUMING => Resuming,
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING_P2P => RunningP2p,
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY => PreCopy,
+            ffi::vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY_P2P => PreCopyP2p,
+            _ => return Err(EINVAL),
+        })
+    }
+}
+
+/// A device's migration state and its open data files, under the device's migration
+/// mutex.
+struct MigCtl {
+    state: MigState,
+    /// The save file, from PRE_COPY/STOP_COPY entry until that state is left.
+    save: Option<StreamFile>,
+    /// The resume file, in RESUMING.
+    resume: Option<StreamFile>,
+}
+
+impl MigCtl {
+    /// Back to RUNNING with no data file (reset, close): the files are disabled.
+    fn reset(&mut self) {
+        self.state = MigState::Running;
+        self.save = None;
+        self.resume = None;
+    }
+}
+
+/// What a data file is for, and where it is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Save file in PRE_COPY(_P2P): the end of the data is temporary (`ENOMSG`).
+    PreCopy,
+    /// Save file in STOP_COPY: the end of the data is the end of the stream.
+    StopCopy,
+    /// Resume file in RESUMING.
+    Resuming,
+    /// Its state was left: every access is refused.
+    Disabled,
+}
+
+/// The contents of a data file.
+struct StreamInner {
+    phase: Phase,
+    /// Save: the bytes to read; resume: the bytes written.
+    data: KVec<u8>,
+    /// Save: how many were read.
+    pos: usize,
+    /// Resume: the most `data` may hold.
+    limit: usize,
+}
+
+/// The object behind a data file (its `private_data`, one reference of the `Arc`).
+#[pin_data]
+struct Stream {
+    #[pin]
+    inner: Mutex<StreamInner>,
+    /// The device, for `precopy_info_v2`.
+    vdev: VdevRef,
+}
+
+/// A reference on a `vfio_device` (its `struct device`).
+///
+/// # Invariants
+///
+/// `0` is a `vfio_device` this object holds a reference on.
+struct VdevRef(NonNull<ffi::vfio_device>);
+
+// SAFETY: A device reference can be used and dropped from any thread.
+unsafe impl Send for VdevRef {}
+// SAFETY: Only `precopy_info_v2` is read through it.
+unsafe impl Sync for VdevRef {}
+
+impl VdevRef {
+    /// # Safety
+    ///
+    /// `vdev` must be a live `vfio_device`.
+    unsafe fn new(vdev: *mut ffi::vfio_device) -> Result<VdevRef> {
+        // SAFETY: Live (caller).
+        unsafe { bindings::get_device(&raw mut (*vdev).device) };
+        // INVARIANT: The reference was just taken.
+        NonNull::new(vdev).map(VdevRef).ok_or(EINVAL)
+    }
+
+    /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2`.
+    fn precopy_info_v2(&self) -> bool {
+        // SAFETY: Live (type invariant). The core sets the byte without a lock, as the
+        // C drivers read it.
+        unsafe { core::ptr::read_volatile(&raw const (*self.0.as_ptr()).precopy_info_v2) != 0 }
+    }
+}
+
+impl Drop for VdevRef {
+    fn drop(&mut self) {
+        // SAFETY: Pairs with the reference `new` took.
+        unsafe { bindings::put_device(&raw mut (*self.0.as_ptr()).device) };
+    }
+}
+
+impl Stream {
+    fn disable(&self) {
+        let mut s = self.inner.lock();
+        s.phase = Phase::Disabled;
+        s.data = KVec::new();
+        s.pos = 0;
+    }
+
+    fn read(&self, out: &mut UserSliceWriter) -> Result<usize> {
+        let mut s = self.inner.lock();
+        match s.phase {
+            Phase::Disabled => return Err(ENODEV),
+            Phase::Resuming => return Err(EINVAL),
+            Phase::PreCopy | Phase::StopCopy => {}
+        }
+        let rest = s.data.get(s.pos..).unwrap_or(&[]);
+        if rest.is_empty() {
+            // The uAPI: a temporary end in PRE_COPY, the end in STOP_COPY.
+            return if s.phase == Phase::PreCopy {
+                Err(ENOMSG)
+            } else {
+                Ok(0)
+            };
+        }
+        let n = rest.len().min(out.len());
+        out.write_slice(rest.get(..n).ok_or(EINVAL)?)?;
+        s.pos += n;
+        Ok(n)
+    }
+
+    fn write(&self, input: &mut UserSliceReader) -> Result<usize> {
+        let len = input.len();
+        let mut s = self.inner.lock();
+        match s.phase {
+            Phase::Disabled => return Err(ENODEV),
+            Phase::Resuming => {}
+            Phase::PreCopy | Phase::StopCopy => return Err(EINVAL),
+        }
+        let old = s.data.len();
+        let end = old.checked_add(len).ok_or(EFBIG)?;
+        if end > s.limit {
+            return Err(EFBIG);
+        }
+        s.data.resize(end, 0, GFP_KERNEL)?;
+        let res = input.read_slice(s.data.get_mut(old..end).ok_or(EINVAL)?);
+        if let Err(e) = res {
+            s.data.truncate(old);
+            return Err(e);
+        }
+        Ok(len)
+    }
+
+    fn ioctl(&self, cmd: u32, arg: c_ulong) -> Result {
+        if cmd != VFIO_MIG_GET_PRECOPY_INFO {
+            return Err(ENOTTY);
+        }
+        // As `vfio_check_precopy_ioctl()`.
+        let mut info = read_arg::<PRECOPY_INFO_MINSZ>(arg)?;
+        // CAST: `argsz` is a byte count.
+        if (u32_at(&info, 0) as usize) < PRECOPY_INFO_MINSZ {
+            return Err(EINVAL);
+        }
+        if self.vdev.precopy_info_v2() {
+            put_u32(&mut info, 4, 0);
+        }
+        let initial = {
+            let s = self.inner.lock();
+            if s.phase != Phase::PreCopy {
+                return Err(EINVAL);
+            }
+            s.data.len().saturating_sub(s.pos)
+        };
+        // CAST: A buffer's size.
+        info[8..16].copy_from_slice(&(initial as u64).to_ne_bytes());
+        info[16..24].copy_from_slice(&0u64.to_ne_bytes());
+        write_arg(arg, &info)
+    }
+}
+
+/// The layer's reference on an open data file, and its stream. Dropping it disables
+/// the stream (the file stays open as long as userspace holds it, refusing access)
+/// and puts the reference.
+///
+/// # Invariants
+///
+/// `file` is a file of [`SAVE_FOPS`] or [`RESUME_FOPS`] whose `private_data` is a
+/// reference of `stream`'s `Arc`; this object holds a reference on it.
+struct StreamFile {
+    file: NonNull<bindings::file>,
+    stream: Arc<Stream>,
+}
+
+// SAFETY: A file reference can be put from any thread; `Stream` is `Send + Sync`.
+unsafe impl Send for StreamFile {}
+
+/// A new reference on a data file, for the VFIO core to install as a descriptor.
+struct NewFile(NonNull<bindings::file>);
+
+impl Drop for NewFile {
+    fn drop(&mut self) {
+        // SAFETY: Pairs with the reference `StreamFile::new_ref` took.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
+impl StreamFile {
+    /// A save (`phase` PreCopy or StopCopy) or resume file holding `data`, `limit`.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` must be a live `vfio_device`.
+    unsafe fn new(
+        vdev: *mut ffi::vfio_device,
+        name: &'static CStr,
+        phase: Phase,
+        data: KVec<u8>,
+        limit: usize,
+    ) -> Result<StreamFile> {
+        let stream = Arc::pin_init(
+            pin_init!(Stream {
+                inner <- new_mutex!(StreamInner {
+                    phase,
+                    data,
+                    pos: 0,
+                    limit,
+                }),
+                // SAFETY: Live (caller).
+                vdev: unsafe { VdevRef::new(vdev)? },
+            }? Error),
+            GFP_KERNEL,
+        )?;
+        let (fops, flags) = if phase == Phase::Resuming {
+            (&RESUME_FOPS, bindings::O_WRONLY)
+        } else {
+            (&SAVE_FOPS, bindings::O_RDONLY)
+        };
+        let private = Arc::into_raw(stream.clone());
+        // SAFETY: The name and ops are static; `private` is given to the file.
+        let file = unsafe {
+            ffi::anon_inode_getfile(
+                name.as_char_ptr(),
+                fops,
+                private.cast_mut().cast(),
+                // CAST: `O_RDONLY`/`O_WRONLY`.
+                flags as c_int,
+            )
+        };
+        let file = match from_err_ptr(file) {
+            Ok(f) => f,
+            Err(e) => {
+                // SAFETY: Not given to any file: take the reference back.
+                drop(unsafe { Arc::from_raw(private) });
+                return Err(e);
+            }
+        };
+        let file = NonNull::new(file).ok_or(ENOMEM)?;
+        // SAFETY: A fresh file: make it a stream (no position; `read`/`write` get a
+        // null `ppos`), as mtty does.
+        unsafe { bindings::stream_open((*file.as_ptr()).f_inode, file.as_ptr()) };
+        // INVARIANT: `anon_inode_getfile` returned a reference, with `private`.
+        Ok(StreamFile { file, stream })
+    }
+
+    /// Another reference on the file.
+    fn new_ref(&self) -> NewFile {
+        // SAFETY: The file is live (type invariant).
+        unsafe { bindings::get_file(self.file.as_ptr()) };
+        NewFile(self.file)
+    }
+}
+
+impl Drop for StreamFile {
+    fn drop(&mut self) {
+        self.stream.disable();
+        // SAFETY: Pairs with the reference this object holds (type invariant).
+        unsafe { bindings::fput(self.file.as_ptr()) };
+    }
+}
+
+/// # Safety
+///
+/// `file` is a file of [`SAVE_FOPS`] or [`RESUME_FOPS`], live for `'a`.
+unsafe fn stream_of<'a>(file: *mut bindings::file) -> &'a Stream {
+    // SAFETY: Its `private_data` is a reference of an `Arc<Stream>`, kept until the
+    // release (`StreamFile` invariant).
+    unsafe { &*(*file).private_data.cast::<Stream>() }
+}
+
+/// # Safety
+///
+/// Called by the VFS on a data file, with a user buffer of `count` bytes.
+unsafe extern "C" fn stream_read(
+    file: *mut bindings::file,
+    buf: *mut c_char,
+    count: usize,
+    ppos: *mut bindings::loff_t,
+) -> isize {
+    if !ppos.is_null() {
+        return ESPIPE.to_errno() as isize;
+    }
+    // SAFETY: As the caller promises.
+    let stream = unsafe { stream_of(file) };
+    let mut out = UserSlice::new(UserPtr::from_ptr(buf.cast()), count).writer();
+    // CAST: At most `count`.
+    from_result(|| stream.read(&mut out).map(|n| n as isize))
+}
+
+/// # Safety
+///
+/// As for [`stream_read`].
+unsafe extern "C" fn stream_write(
+    file: *mut bindings::file,
+    buf: *const c_char,
+    count: usize,
+    ppos: *mut bindings::loff_t,
+) -> isize {
+    if !ppos.is_null() {
+        return ESPIPE.to_errno() as isize;
+    }
+    // SAFETY: As the caller promises.
+    let stream = unsafe { stream_of(file) };
+    let mut input = UserSlice::new(UserPtr::from_ptr(buf.cast_mut().cast()), count).reader();
+    // CAST: At most `count`.
+    from_result(|| stream.write(&mut input).map(|n| n as isize))
+}
+
+/// # Safety
+///
+/// Called by the VFS on a data file.
+unsafe extern "C" fn stream_ioctl(file: *mut bindings::file, cmd: c_uint, arg: c_ulong) -> c_long {
+    // SAFETY: As the caller promises.
+    let stream = unsafe { stream_of(file) };
+    // CAST: Results are errnos or 0.
+    from_result(|| stream.ioctl(cmd, arg).map(|()| 0)) as c_long
+}
+
+/// # Safety
+///
+/// Called by the VFS once, when the last reference to a data file goes.
+unsafe extern "C" fn stream_release(
+    _inode: *mut bindings::inode,
+    file: *mut bindings::file,
+) -> c_int {
+    // SAFETY: Takes back the reference the file held (`StreamFile` invariant); nothing
+    // uses the file any more.
+    drop(unsafe { Arc::from_raw((*file).private_data.cast::<Stream>().cast_const()) });
+    0
+}
+
+/// The ops of a save file: read-only, with `VFIO_MIG_GET_PRECOPY_INFO`.
+const SAVE_FOPS: bindings::file_operations = bindings::file_operations {
+    owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    read: Some(stream_read),
+    unlocked_ioctl: Some(stream_ioctl),
+    release: Some(stream_release),
+    // SAFETY: All-zero is a valid `file_operations` (no ops).
+    ..unsafe { MaybeUninit::zeroed().assume_init() }
+};
+
+/// The ops of a resume file: write-only.
+const RESUME_FOPS: bindings::file_operations = bindings::file_operations {
+    owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
+    write: Some(stream_write),
+    release: Some(stream_release),
+    // SAFETY: All-zero is a valid `file_operations` (no ops).
+    ..unsafe { MaybeUninit::zeroed().assume_init() }
+};
+
+/// `vfio_log_ops` of a device that does no DMA: logging starts and stops, and
+/// nothing is ever dirty (as `mtty.c`'s).
+const LOG_OPS: ffi::vfio_log_ops = ffi::vfio_log_ops {
+    log_start: Some(log_start),
+    log_stop: Some(log_stop),
+    log_read_and_clear: Some(log_read_and_clear),
+};
+
+fn log_ops() -> &'static ffi::vfio_log_ops {
+    &LOG_OPS
+}
+
+extern "C" fn log_start(
+    _vdev: *mut ffi::vfio_device,
+    _ranges: *mut bindings::rb_root_cached,
+    _nnodes: u32,
+    _page_size: *mut u64,
+) -> c_int {
+    0
+}
+
+extern "C" fn log_stop(_vdev: *mut ffi::vfio_device) -> c_int {
+    0
+}
+
+extern "C" fn log_read_and_clear(
+    _vdev: *mut ffi::vfio_device,
+    _iova: c_ulong,
+    _length: c_ulong,
+    _dirty: *mut bindings::iova_bitmap,
+) -> c_int {
+    0
+}
+
+impl<T: Driver> Adapter<T> {
+    const MIG_OPS: ffi::vfio_migration_ops = {
+        assert!(
+            T::MIGRATION == 0
+                || (T::MIGRATION & MIGRATION_STOP_COPY != 0
+                    && T::MIGRATION & !(MIGRATION_STOP_COPY | MIGRATION_P2P | MIGRATION_PRE_COPY)
+                        == 0
+                    && T::HAS_MIGRATION_SAVE
+                    && T::HAS_MIGRATION_LOAD
+                    && T::HAS_MIGRATION_DATA_SIZE
+                    && T::MIGRATION_STREAM_MAX > 0)
+        );
+        ffi::vfio_migration_ops {
+            migration_set_state: Some(Self::migration_set_state),
+            migration_get_state: Some(Self::migration_get_state),
+            migration_get_data_size: Some(Self::migration_get_data_size),
+        }
+    };
+
+    fn mig_ops() -> &'static ffi::vfio_migration_ops {
+        &Self::MIG_OPS
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core on a registered `Device<T>` that migrates.
+    unsafe extern "C" fn migration_set_state(
+        vdev: *mut ffi::vfio_device,
+        new: ffi::vfio_device_mig_state,
+    ) -> *mut bindings::file {
+        // SAFETY: As in `open_device`.
+        let (data, mig) = unsafe { (Device::<T>::from_vdev(vdev), Device::<T>::mig_of(vdev)) };
+        let mut ctl = mig.lock();
+        // SAFETY: `vdev` is live for the call.
+        match unsafe { Self::set_state(vdev, data, &mut ctl, new) } {
+            Ok(None) => core::ptr::null_mut(),
+            Ok(Some(file)) => {
+                let f = file.0.as_ptr();
+                // The reference goes to the caller.
+                core::mem::forget(file);
+                f
+            }
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    /// Walks from the current state to `new`, one arc at a time, as
+    /// `vfio_mig_get_next_state()` says; returns the file the last arc opened.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` is the live device of `data`.
+    unsafe fn set_state(
+        vdev: *mut ffi::vfio_device,
+        data: &T,
+        ctl: &mut MigCtl,
+        new: u32,
+    ) -> Result<Option<NewFile>> {
+        let mut ret = None;
+        // CAST: The enum's values.
+        while ctl.state as u32 != new {
+            let mut next: ffi::vfio_device_mig_state = 0;
+            // SAFETY: `vdev` is live (caller); `next` is valid for the call.
+            to_result(unsafe {
+                ffi::vfio_mig_get_next_state(vdev, ctl.state as u32, new, &mut next)
+            })?;
+            let next = MigState::from_raw(next)?;
+            // SAFETY: As above.
+            ret = unsafe { Self::step(vdev, data, ctl, next)? };
+            ctl.state = next;
+            // CAST: As above.
+            if ret.is_some() && next as u32 != new {
+                // The core only opens a file on the last arc.
+                return Err(EINVAL);
+            }
+        }
+        Ok(ret)
+    }
+
+    /// One arc, as `mtty_step_state()`.
+    ///
+    /// # Safety
+    ///
+    /// As for `set_state`.
+    unsafe fn step(
+        vdev: *mut ffi::vfio_device,
+        data: &T,
+        ctl: &mut MigCtl,
+        next: MigState,
+    ) -> Result<Option<NewFile>> {
+        use MigState::*;
+        let cur = ctl.state;
+        match (cur, next) {
+            (Running, RunningP2p)
+            | (RunningP2p, Running)
+            | (RunningP2p, Stop)
+            | (PreCopy, PreCopyP2p)
+            | (PreCopyP2p, PreCopy)
+            | (Stop, RunningP2p) => {
+                data.migration_arc(cur, next)?;
+                Ok(None)
+            }
+            (Resuming, Stop) => {
+                {
+                    let resume = ctl.resume.as_ref().ok_or(EINVAL)?;
+                    let s = resume.stream.inner.lock();
+                    data.migration_load(&s.data)?;
+                }
+                data.migration_arc(cur, next)?;
+                ctl.resume = None;
+                Ok(None)
+            }
+            (PreCopy, Running) | (PreCopyP2p, RunningP2p) | (StopCopy, Stop) => {
+                data.migration_arc(cur, next)?;
+                ctl.save = None;
+                Ok(None)
+            }
+            (Running, PreCopy) | (RunningP2p, PreCopyP2p) | (Stop, StopCopy) => {
+                data.migration_arc(cur, next)?;
+                let mut bytes = data.migration_save_initial()?;
+                let phase = if next == StopCopy {
+                    bytes.extend_from_slice(&data.migration_save()?, GFP_KERNEL)?;
+                    Phase::StopCopy
+                } else {
+                    Phase::PreCopy
+                };
+                // SAFETY: Live (caller).
+                let file = unsafe { StreamFile::new(vdev, T::NAME, phase, bytes, 0)? };
+                let new = file.new_ref();
+                ctl.save = Some(file);
+                Ok(Some(new))
+            }
+            (PreCopyP2p, StopCopy) => {
+                data.migration_arc(cur, next)?;
+                let more = data.migration_save()?;
+                let save = ctl.save.as_ref().ok_or(EINVAL)?;
+                let mut s = save.stream.inner.lock();
+                s.data.extend_from_slice(&more, GFP_KERNEL)?;
+                s.phase = Phase::StopCopy;
+                // The data file opened in PRE_COPY carries on.
+                Ok(None)
+            }
+            (Stop, Resuming) => {
+                data.migration_arc(cur, next)?;
+                let stream = unsafe {
+                    // SAFETY: Live (caller).
+                    StreamFile::new(
+                        vdev,
+                        T::NAME,
+                        Phase::Resuming,
+                        KVec::new(),
+                        T::MIGRATION_STREAM_MAX,
+                    )?
+                };
+                let new = stream.new_ref();
+                ctl.resume = Some(stream);
+                Ok(Some(new))
+            }
+            // `vfio_mig_get_next_state()` gives no other arc.
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core on a registered `Device<T>` that migrates.
+    unsafe extern "C" fn migration_get_state(
+        vdev: *mut ffi::vfio_device,
+        state: *mut ffi::vfio_device_mig_state,
+    ) -> c_int {
+        // SAFETY: As in `open_device`; `state` is valid (caller).
+        unsafe { *state = Device::<T>::mig_of(vdev).lock().state as u32 };
+        0
+    }
+
+    /// # Safety
+    ///
+    /// Called by the VFIO core on a registered `Device<T>` that migrates.
+    unsafe extern "C" fn migration_get_data_size(
+        vdev: *mut ffi::vfio_device,
+        size: *mut c_ulong,
+    ) -> c_int {
+        // SAFETY: As in `open_device`.
+        let data = unsafe { Device::<T>::from_vdev(vdev) };
+        from_result(|| {
+            let n = data.migration_data_size()?;
+            // SAFETY: `size` is valid (caller).
+            unsafe { *size = c_ulong::try_from(n).map_err(|_| EOVERFLOW)? };
+            Ok(0)
         })
     }
 }
