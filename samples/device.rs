@@ -17,6 +17,7 @@ use kernel::sync::Mutex;
 use kernel::uaccess::UserSliceReader;
 use kernel::uaccess::UserSliceWriter;
 
+use crate::migration;
 use crate::pci_config;
 use crate::pci_config::Config;
 use crate::pool::PortLease;
@@ -342,6 +343,32 @@ impl vfio::Driver for MttyDevice {
         s.uart = [Uart::new(), Uart::new()];
         s.intx_masked = false;
         Ok(())
+    }
+
+    const MIGRATION: u32 =
+        vfio::MIGRATION_STOP_COPY | vfio::MIGRATION_P2P | vfio::MIGRATION_PRE_COPY;
+    const MIGRATION_STREAM_MAX: usize = migration::MAX_SIZE;
+
+    fn migration_save_initial(&self) -> Result<KVec<u8>> {
+        migration::initial(self.ports)
+    }
+
+    fn migration_save(&self) -> Result<KVec<u8>> {
+        let s = self.state.lock();
+        migration::rest(self.ports, &s.config, s.intx_masked, &s.uart)
+    }
+
+    fn migration_load(&self, stream: &[u8]) -> Result {
+        let saved = migration::parse(self.ports, stream)?;
+        let mut s = self.state.lock();
+        s.config = saved.config;
+        s.intx_masked = saved.intx_masked;
+        s.uart = saved.uart;
+        Ok(())
+    }
+
+    fn migration_data_size(&self) -> Result<usize> {
+        Ok(migration::stream_size(self.ports))
     }
 
     fn request(&self, count: u32) {

@@ -82,6 +82,7 @@ mod mdev;
 mod vfio;
 
 mod device;
+mod migration;
 mod pci_config;
 mod pool;
 mod uart;

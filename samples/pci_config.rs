@@ -71,6 +71,22 @@ impl Config {
         self.bytes[at..at + 4].copy_from_slice(&v.to_le_bytes());
     }
 
+    /// The whole space, as written (for migration).
+    pub(crate) fn bytes(&self) -> &[u8; SIZE] {
+        &self.bytes
+    }
+
+    /// The space of a device with as many ports, holding `bytes` (from
+    /// [`Config::bytes`]); `EINVAL` if not `SIZE` bytes.
+    pub(crate) fn restore(ports: u32, bytes: &[u8]) -> Result<Config> {
+        let mut c = Config::new(ports);
+        if bytes.len() != SIZE {
+            return Err(EINVAL);
+        }
+        c.bytes.copy_from_slice(bytes);
+        Ok(c)
+    }
+
     /// The `out.len()` bytes at `offset`; `EINVAL` past the end.
     pub(crate) fn read(&self, offset: usize, out: &mut [u8]) -> Result {
         let end = offset.checked_add(out.len()).ok_or(EINVAL)?;
