@@ -25,6 +25,23 @@ pub struct Profile {
     /// then it offers `VFIO_PCI_REQ_IRQ_INDEX` and signals it when the device is
     /// being removed while open. C mtty has no `request` (mtty.c 1920-1933).
     pub has_request: bool,
+    /// What of the migration uAPI the driver gets right where C mtty does not
+    /// (mtty.c 146-1350, 1910-1918): whether its stream carries the config space
+    /// (mtty saves only its `serial_port`s); whether it checks a whole stream before
+    /// loading it (mtty checks only the header: a changed payload byte is loaded, and
+    /// a FIFO head or tail past the FIFO indexes out of it later); whether a read at
+    /// the temporary end of a PRE_COPY stream is ENOMSG, as the uAPI says (mtty
+    /// returns 0); whether closing the device puts it back in RUNNING (mtty_close()
+    /// ends the data files but keeps the state, so the next user finds STOP_COPY).
+    pub mig_carries_config: bool,
+    pub mig_checks_stream: bool,
+    pub mig_precopy_enomsg: bool,
+    pub mig_close_resets_state: bool,
+    /// Whether a data file may be used after its mdev is gone: mtty's file keeps a
+    /// bare pointer to the mdev's state (`struct mtty_migration_file`, mtty.c
+    /// 146-153), which mtty_resume_write() dereferences (mtty_data_size()) before it
+    /// looks at `disabled`, after mtty_release_dev() freed it.
+    pub mig_file_outlives_device: bool,
 }
 
 pub static PROFILES: &[Profile] = &[
@@ -36,6 +53,11 @@ pub static PROFILES: &[Profile] = &[
         type_2port: "mtty-2",
         bounds_checked: false,
         has_request: false,
+        mig_carries_config: false,
+        mig_checks_stream: false,
+        mig_precopy_enomsg: false,
+        mig_close_resets_state: false,
+        mig_file_outlives_device: false,
     },
     Profile {
         id: "mtty_rs",
@@ -45,6 +67,11 @@ pub static PROFILES: &[Profile] = &[
         type_2port: "mtty_rs-2",
         bounds_checked: true,
         has_request: true,
+        mig_carries_config: true,
+        mig_checks_stream: true,
+        mig_precopy_enomsg: true,
+        mig_close_resets_state: true,
+        mig_file_outlives_device: true,
     },
 ];
 

@@ -6,6 +6,7 @@ mod config;
 mod errors;
 mod info;
 mod irq;
+mod migration;
 mod removal;
 mod uart;
 
@@ -25,6 +26,7 @@ pub fn all() -> Vec<Test> {
     v.extend_from_slice(errors::TESTS);
     v.extend_from_slice(bounds::TESTS);
     v.extend_from_slice(removal::TESTS);
+    v.extend_from_slice(migration::TESTS);
     v
 }
 

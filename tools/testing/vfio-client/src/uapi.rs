@@ -42,6 +42,11 @@ pub const VFIO_DEVICE_BIND_IOMMUFD: u32 = io(VFIO_TYPE, VFIO_BASE + 18);
 /// include/uapi/linux/vfio.h
 pub const VFIO_DEVICE_ATTACH_IOMMUFD_PT: u32 = io(VFIO_TYPE, VFIO_BASE + 19);
 
+/// include/uapi/linux/vfio.h
+pub const VFIO_DEVICE_FEATURE: u32 = io(VFIO_TYPE, VFIO_BASE + 17);
+/// include/uapi/linux/vfio.h, on a migration data file.
+pub const VFIO_MIG_GET_PRECOPY_INFO: u32 = io(VFIO_TYPE, VFIO_BASE + 21);
+
 // The values the research notes give (section 3.4), so a slip above cannot go unseen.
 const _: () = assert!(VFIO_GET_API_VERSION == 0x3b64);
 const _: () = assert!(VFIO_GROUP_GET_DEVICE_FD == 0x3b6a);
@@ -253,3 +258,49 @@ pub const PCI_BASE_ADDRESS_0: u64 = 0x10;
 pub const PCI_SUBSYSTEM_VENDOR_ID: u64 = 0x2c;
 pub const PCI_INTERRUPT_LINE: u64 = 0x3c;
 pub const PCI_INTERRUPT_PIN: u64 = 0x3d;
+
+// ---- include/uapi/linux/vfio.h: device features and migration (v2) ----
+
+/// `VFIO_DEVICE_FEATURE_GET`, `_SET`, `_PROBE`.
+pub const VFIO_DEVICE_FEATURE_GET: u32 = 1 << 16;
+pub const VFIO_DEVICE_FEATURE_SET: u32 = 1 << 17;
+pub const VFIO_DEVICE_FEATURE_PROBE: u32 = 1 << 18;
+/// `VFIO_DEVICE_FEATURE_MIGRATION`, `_MIG_DEVICE_STATE`, `_MIG_DATA_SIZE`.
+pub const VFIO_DEVICE_FEATURE_MIGRATION: u32 = 1;
+pub const VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: u32 = 2;
+pub const VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: u32 = 9;
+/// `VFIO_MIGRATION_STOP_COPY`, `_P2P`, `_PRE_COPY`.
+pub const VFIO_MIGRATION_STOP_COPY: u64 = 1 << 0;
+pub const VFIO_MIGRATION_P2P: u64 = 1 << 1;
+pub const VFIO_MIGRATION_PRE_COPY: u64 = 1 << 2;
+/// `enum vfio_device_mig_state`.
+pub const VFIO_DEVICE_STATE_ERROR: u32 = 0;
+pub const VFIO_DEVICE_STATE_STOP: u32 = 1;
+pub const VFIO_DEVICE_STATE_RUNNING: u32 = 2;
+pub const VFIO_DEVICE_STATE_STOP_COPY: u32 = 3;
+pub const VFIO_DEVICE_STATE_RESUMING: u32 = 4;
+pub const VFIO_DEVICE_STATE_RUNNING_P2P: u32 = 5;
+pub const VFIO_DEVICE_STATE_PRE_COPY: u32 = 6;
+pub const VFIO_DEVICE_STATE_PRE_COPY_P2P: u32 = 7;
+
+/// `struct vfio_device_feature` with 8 bytes of data (every feature used here:
+/// `vfio_device_feature_migration`, `_mig_state`, `_mig_data_size`).
+#[repr(C, align(8))]
+#[derive(Default, Clone, Copy)]
+pub struct VfioDeviceFeature8 {
+    pub argsz: u32,
+    pub flags: u32,
+    pub data: [u8; 8],
+}
+const _: () = assert!(std::mem::size_of::<VfioDeviceFeature8>() == 16);
+
+/// `struct vfio_precopy_info`.
+#[repr(C)]
+#[derive(Default, Clone, Copy)]
+pub struct VfioPrecopyInfo {
+    pub argsz: u32,
+    pub flags: u32,
+    pub initial_bytes: u64,
+    pub dirty_bytes: u64,
+}
+const _: () = assert!(std::mem::size_of::<VfioPrecopyInfo>() == 24);
