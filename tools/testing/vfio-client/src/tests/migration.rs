@@ -223,8 +223,8 @@ fn resume(dev: &Device, stream: &[u8]) -> TestResult {
     Ok(())
 }
 
-/// The feature is there, with mtty's flags; the device starts RUNNING; the data
-/// size estimate is the size of a stream.
+/// The feature is there, with mtty's flags, and device dirty logging too; the device
+/// starts RUNNING; the data size estimate is the size of a stream.
 fn migration_feature(ctx: &Ctx, iface: Iface) -> TestResult {
     for ports in [1u32, 2] {
         let m = ctx.create(ports)?;
@@ -258,6 +258,27 @@ fn migration_feature(ctx: &Ctx, iface: Iface) -> TestResult {
             Errno(libc::EINVAL),
             "SET VFIO_DEVICE_FEATURE_MIGRATION"
         );
+        // Device dirty tracking (vfio_log_ops), which QEMU wants for migration where
+        // the IOMMU has none: offered, with nothing ever dirty (mtty.c 1284-1307).
+        for (f, name) in [
+            (VFIO_DEVICE_FEATURE_DMA_LOGGING_START, "DMA_LOGGING_START"),
+            (VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP, "DMA_LOGGING_STOP"),
+        ] {
+            feature(
+                &o.dev,
+                VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET | f,
+                [0; 8],
+            )
+            .or_fail(format!("PROBE {name}"))?;
+        }
+        feature(
+            &o.dev,
+            VFIO_DEVICE_FEATURE_PROBE
+                | VFIO_DEVICE_FEATURE_GET
+                | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+            [0; 8],
+        )
+        .or_fail("PROBE DMA_LOGGING_REPORT")?;
         check_eq!(
             get_state(&o.dev).or_fail("GET state")?,
             VFIO_DEVICE_STATE_RUNNING,
