@@ -4,6 +4,7 @@
 # MDEV_VFIO_CLIENT: the VFIO client, to open the mtty-style mdevs through VFIO.
 set -e
 uuid=83b8f4f2-509f-382f-3c1e-e6bfe0fa1001
+uuid2=83b8f4f2-509f-382f-3c1e-e6bfe0fa1002
 step() { printf '\n=== %s\n' "$*"; }
 
 [ $# -gt 0 ] || set -- mtty
@@ -39,6 +40,10 @@ case "$vendor" in mtty | mtty_rs)
 	if [ -n "${MDEV_VFIO_CLIENT:-}" ]; then
 		step "through VFIO, as a VMM would: PCI config space, then a string looped through the UART"
 		"$MDEV_VFIO_CLIENT" demo --profile "$vendor" "$uuid" "Hello from $vendor over VFIO"
+		step "migration: a string left in the receive FIFO of $uuid, saved, resumed into $uuid2"
+		echo "$uuid2" >"$types/$type/create"
+		"$MDEV_VFIO_CLIENT" demo-migrate "$uuid" "$uuid2" "still in FIFO"
+		echo 1 >"/sys/bus/mdev/devices/$uuid2/remove"
 	fi
 	;;
 esac

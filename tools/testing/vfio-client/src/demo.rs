@@ -4,6 +4,11 @@
 //! with the identity decoded, then writes TEXT to port 0 byte by byte (THR) and reads
 //! each byte back (RBR), printing the looped string. Exits 0 when it came back
 //! unchanged.
+//!
+//! `vfio-client demo-migrate [--iface group|cdev] SRC DST TEXT`: writes TEXT (at most
+//! 16 bytes) to port 0 of mdev SRC and leaves it in the receive FIFO, saves SRC
+//! (RUNNING -> STOP_COPY, the whole stream, -> RUNNING), resumes DST (an mdev of the
+//! same type) from the stream, and reads the FIFO of DST. Exits 0 when TEXT is there.
 
 use std::process::ExitCode;
 
@@ -136,6 +141,93 @@ fn run(iface: Iface, uuid: &str, text: &str) -> Result<bool, String> {
     println!("wrote {text:?} to THR byte by byte; read back from RBR: {looped:?}");
     drop(o);
     Ok(looped == text)
+}
+
+fn borrow(uuid: &str) -> Result<std::mem::ManuallyDrop<Mdev>, String> {
+    if !mdev_dir(uuid).exists() {
+        return Err(format!("no mdev {uuid}"));
+    }
+    // Borrowed: the demo does not own the mdev, so it must not remove it.
+    Ok(std::mem::ManuallyDrop::new(Mdev {
+        uuid: uuid.to_string(),
+    }))
+}
+
+fn migrate(iface: Iface, src: &str, dst: &str, text: &str) -> Result<bool, String> {
+    if text.len() > 16 {
+        return Err("TEXT must fit the 16-byte FIFO".to_string());
+    }
+    let (sm, dm) = (borrow(src)?, borrow(dst)?);
+    let s = vfio::open(&sm, iface)?;
+    let d = vfio::open(&dm, iface)?;
+    let port = |o: &vfio::Open| -> Result<u64, String> {
+        Ok(o.dev
+            .region(VFIO_PCI_BAR0_REGION_INDEX)
+            .map_err(e("REGION_INFO(BAR0)"))?
+            .offset)
+    };
+    let (sbar, dbar) = (port(&s)?, port(&d)?);
+    s.dev
+        .write8(sbar + UART_IIR, 0x01)
+        .map_err(e("write FCR"))?;
+    for &b in text.as_bytes() {
+        s.dev.write8(sbar + UART_RX, b).map_err(e("write THR"))?;
+    }
+    println!("wrote {text:?} to THR of {src}; it waits in the receive FIFO");
+    let fail = |f: crate::Fail| match f {
+        crate::Fail::Fail(m) | crate::Fail::Skip(m) => m,
+    };
+    let stream = crate::tests::migration::save(&s.dev).map_err(fail)?;
+    println!(
+        "saved {src} (RUNNING -> STOP_COPY -> RUNNING): a stream of {} bytes, starting:",
+        stream.len()
+    );
+    hexdump(0, &stream[..stream.len().min(32)]);
+    crate::tests::migration::resume(&d.dev, &stream).map_err(fail)?;
+    println!("resumed {dst} from it (RUNNING -> RESUMING, the stream written, -> RUNNING)");
+    let mut got = Vec::new();
+    while d.dev.read8(dbar + UART_LSR).map_err(e("read LSR"))? & UART_LSR_DR != 0 && got.len() < 16
+    {
+        got.push(d.dev.read8(dbar + UART_RX).map_err(e("read RBR"))?);
+    }
+    let got = String::from_utf8_lossy(&got).into_owned();
+    println!("read the receive FIFO of {dst} from RBR: {got:?}");
+    Ok(got == text)
+}
+
+/// `demo-migrate`.
+pub fn main_migrate(args: &[String]) -> ExitCode {
+    let mut iface = Iface::Group;
+    let mut rest = Vec::new();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--iface" => match it.next().map(String::as_str) {
+                Some("group") => iface = Iface::Group,
+                Some("cdev") => iface = Iface::Cdev,
+                _ => {
+                    eprintln!("vfio-client demo-migrate: --iface takes group or cdev");
+                    return ExitCode::from(2);
+                }
+            },
+            _ => rest.push(a.clone()),
+        }
+    }
+    let [src, dst, text] = rest.as_slice() else {
+        eprintln!("usage: vfio-client demo-migrate [--iface group|cdev] SRC DST TEXT");
+        return ExitCode::from(2);
+    };
+    match migrate(iface, src, dst, text) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("vfio-client demo-migrate: the text is not in the target's FIFO");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("vfio-client demo-migrate: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 pub fn main(args: &[String]) -> ExitCode {

@@ -11,11 +11,14 @@
 //!
 //! Usage: vfio-client --profile ID [--filter TEXT] [--list]
 //!        vfio-client demo [--profile ID] [--iface group|cdev] UUID TEXT
+//!        vfio-client demo-migrate [--iface group|cdev] SRC DST TEXT
 //!   --profile ID   the vendor driver (mtty, mtty_rs)
 //!   --filter TEXT  run only the tests whose name contains TEXT
 //!   --list         print the test names and exit
 //!   demo           for an existing mdev: its config space as a hexdump, then TEXT
 //!                  written byte by byte to THR and read back from RBR
+//!   demo-migrate   for two existing mdevs of a type: TEXT left in SRC's receive
+//!                  FIFO, SRC saved, DST resumed from the stream, DST's FIFO read
 
 mod demo;
 mod fixture;
@@ -187,6 +190,9 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("demo-migrate") {
+        return demo::main_migrate(&args[1..]);
+    }
     if args.first().map(String::as_str) == Some("demo") {
         return demo::main(&args[1..]);
     }

@@ -6,7 +6,7 @@ mod config;
 mod errors;
 mod info;
 mod irq;
-mod migration;
+pub mod migration;
 mod removal;
 mod uart;
 

@@ -208,7 +208,7 @@ fn precopy_info(fd: &OwnedFd, argsz: u32) -> Res<VfioPrecopyInfo> {
 }
 
 /// Saves `dev` (RUNNING -> STOP_COPY, the whole stream, -> RUNNING).
-fn save(dev: &Device) -> Result<Vec<u8>, crate::Fail> {
+pub fn save(dev: &Device) -> Result<Vec<u8>, crate::Fail> {
     let fd = go(dev, VFIO_DEVICE_STATE_STOP_COPY, "save")?.ok_or("save: no data file")?;
     let data = read_all(&fd).or_fail("save: read the stream")?;
     go(dev, VFIO_DEVICE_STATE_RUNNING, "save")?;
@@ -216,7 +216,7 @@ fn save(dev: &Device) -> Result<Vec<u8>, crate::Fail> {
 }
 
 /// Resumes `dev` from `stream` (-> RESUMING, write, -> RUNNING).
-fn resume(dev: &Device, stream: &[u8]) -> TestResult {
+pub fn resume(dev: &Device, stream: &[u8]) -> TestResult {
     let fd = go(dev, VFIO_DEVICE_STATE_RESUMING, "resume")?.ok_or("resume: no data file")?;
     write_all(&fd, stream).or_fail("resume: write the stream")?;
     go(dev, VFIO_DEVICE_STATE_RUNNING, "resume")?;
