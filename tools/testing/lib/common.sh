@@ -23,10 +23,12 @@ die() { log "error: $*"; exit 1; }
 
 # Copies the module sources of the checkout (not what git ignores: the checkout's
 # build products) to DEST, for a build against another kernel than the test kernel's:
-# Kbuild builds an external module in its source directory.
+# Kbuild builds an external module in its source directory. The copy has the
+# .gitignore too, so that its own build products are protected from --delete (rsync
+# reads a per-directory filter file on each side) and the next build is incremental.
 copy_module_sources() { # DEST
 	mkdir -p "$1"
-	rsync -a --delete --filter=':- .gitignore' \
+	rsync -a --delete --filter=':- .gitignore' --filter='+ /.gitignore' \
 		--filter='+ /src/***' --filter='+ /api/***' --filter='+ /samples/***' \
 		--filter='+ /tools/' --filter='+ /tools/testing/' --filter='+ /tools/testing/vendor/***' \
 		--filter='+ /Kbuild' --filter='+ /Kconfig' --filter='+ /Makefile' \
