@@ -9,13 +9,15 @@
 # Usage: include this file, then make the crate root depend on the output:
 #   $(obj)/<root>.o: $(obj)/mdev_bindings_generated.rs
 
+include $(srcroot)/bindgen_c_flags.mk
+
 quiet_cmd_bindgen_mdev = BINDGEN $@
       cmd_bindgen_mdev = $(BINDGEN) $< --rust-target 1.85 --use-core \
 	--with-derive-default --ctypes-prefix ffi --no-debug '.*' \
 	--enable-function-attribute-detection \
 	--allowlist-type 'mdev_.*' --allowlist-function 'mdev_.*' \
 	--no-recursive-allowlist \
-	-o $@ -- $(c_flags) -w --target=x86_64-linux-gnu -fno-builtin \
+	-o $@ -- $(mdev_bindgen_c_flags) -w --target=x86_64-linux-gnu -fno-builtin \
 	-D__BINDGEN__ -DMODULE
 
 $(obj)/mdev_bindings_generated.rs: $(srcroot)/mdev_bindings.h FORCE

@@ -13,6 +13,8 @@
 # Usage: include this file, then make the crate root depend on the output:
 #   $(obj)/<root>.o: $(obj)/vfio_bindings_generated.rs
 
+include $(srcroot)/bindgen_c_flags.mk
+
 quiet_cmd_bindgen_vfio = BINDGEN $@
       cmd_bindgen_vfio = $(BINDGEN) $< --rust-target 1.85 --use-core \
 	--with-derive-default --ctypes-prefix ffi --no-debug '.*' \
@@ -24,7 +26,7 @@ quiet_cmd_bindgen_vfio = BINDGEN $@
 	--allowlist-type 'kvm|iommufd_access|iommufd_device' \
 	--opaque-type 'kvm|iommufd_access|iommufd_device' \
 	--blocklist-function 'vfio_virqfd_.*' \
-	-o $@ -- $(c_flags) -w --target=x86_64-linux-gnu -fno-builtin \
+	-o $@ -- $(mdev_bindgen_c_flags) -w --target=x86_64-linux-gnu -fno-builtin \
 	-D__BINDGEN__ -DMODULE
 
 $(obj)/vfio_bindings_generated.rs: $(srcroot)/vfio_bindings.h FORCE

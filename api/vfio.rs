@@ -588,9 +588,17 @@ impl<T: Driver> Adapter<T> {
     const OPS: ffi::vfio_device_ops = ffi::vfio_device_ops {
         name: as_char_ptr_in_const_context(T::NAME).cast_mut(),
         release: Some(Self::release),
+        // The iommufd (cdev) ops exist only when IS_ENABLED(CONFIG_IOMMUFD): without
+        // it <linux/vfio.h> defines them as NULL, and here the fields stay `None`
+        // (Debian's kernel has no IOMMUFD; its devices are reached through the
+        // group/container interface only).
+        #[cfg(CONFIG_IOMMUFD)]
         bind_iommufd: Some(ffi::vfio_iommufd_emulated_bind),
+        #[cfg(CONFIG_IOMMUFD)]
         unbind_iommufd: Some(ffi::vfio_iommufd_emulated_unbind),
+        #[cfg(CONFIG_IOMMUFD)]
         attach_ioas: Some(ffi::vfio_iommufd_emulated_attach_ioas),
+        #[cfg(CONFIG_IOMMUFD)]
         detach_ioas: Some(ffi::vfio_iommufd_emulated_detach_ioas),
         open_device: Some(Self::open_device),
         close_device: Some(Self::close_device),

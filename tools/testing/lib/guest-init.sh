@@ -41,6 +41,12 @@ marker() {
 	fi
 }
 
+# What the kernel has as modules but the project's test kernel has built in (a
+# distribution's kernel: 9p for the checkout, VFIO).
+for m in $VM_PRELOAD; do
+	modprobe "$m" || echo "vm: cannot load $m"
+done
+
 mkdir -p "$VM_REPO"
 if ! mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=loose repo "$VM_REPO"; then
 	echo "vm: cannot mount the checkout at $VM_REPO"

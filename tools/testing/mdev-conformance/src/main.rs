@@ -30,6 +30,7 @@ use std::process::ExitCode;
 
 use fixture::UuidSource;
 use fixture::Vendor;
+use mdev_testkit::kernel;
 use mdev_testkit::kmsg;
 use mdev_testkit::ktap::Outcome;
 use mdev_testkit::ktap::Reporter;
@@ -46,11 +47,20 @@ pub struct Ctx {
     pub vendor: Vendor,
     /// A second vendor driver, loaded alongside, when one was given.
     pub other: Option<Vendor>,
+    /// Why there is no second parent, for the tests that skip without one.
+    pub no_other: String,
     pub uuids: UuidSource,
     /// Rounds of each race test.
     pub stress: usize,
     /// `available_instances` of every type of `vendor` with no mdev alive.
     pub baseline: Vec<u64>,
+}
+
+impl Ctx {
+    /// The second parent, or a skip with the reason there is none.
+    pub fn other(&self) -> Result<Vendor, Fail> {
+        self.other.ok_or_else(|| Fail::Skip(self.no_other.clone()))
+    }
 }
 
 /// One test of the suite.
@@ -177,6 +187,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A second parent whose module the kernel lacks altogether (a distribution's
+    // kernel has no C samples) is left out, and the tests that need one skip; one
+    // the kernel has must load.
+    let no_other = other.and_then(|o| kernel::no_module(o.p.module));
+    let other = other.filter(|_| no_other.is_none());
 
     let mut setup = Vec::new();
     for v in std::iter::once(vendor).chain(other) {
@@ -194,6 +209,10 @@ fn main() -> ExitCode {
     let ctx = Ctx {
         vendor,
         other,
+        no_other: match &no_other {
+            Some(why) => format!("needs a second parent: {why}"),
+            None => "needs a second parent (--other)".into(),
+        },
         uuids: fixture::uuid_source(),
         stress: opts.stress,
         baseline,
@@ -208,6 +227,11 @@ fn main() -> ExitCode {
             .unwrap_or_default(),
         ctx.stress
     ));
+    if let Some(why) = &no_other {
+        Reporter::diag(&format!(
+            "{why}: no second parent, the tests that need one are skipped"
+        ));
+    }
     if !setup.is_empty() {
         Reporter::diag(&format!("set-up failed: {}", setup.join("; ")));
         for t in &selected {

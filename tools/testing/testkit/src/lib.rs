@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod errno;
+pub mod kernel;
 pub mod kmsg;
 pub mod ktap;
 pub mod ktap_check;

@@ -33,6 +33,7 @@ use std::process::ExitCode;
 use fixture::Mdev;
 use fixture::Parent;
 use fixture::UuidSource;
+use mdev_testkit::kernel;
 use mdev_testkit::kmsg;
 use mdev_testkit::ktap::Outcome;
 use mdev_testkit::ktap::Reporter;
@@ -52,8 +53,12 @@ pub struct Ctx {
     pub p: &'static Profile,
     /// The vendor driver under test.
     pub vendor: Parent,
-    /// A second parent (mdpy), for the tests that need one.
-    pub other: Parent,
+    /// A second parent (mdpy), for the tests that need one; `None` when the kernel
+    /// has no such module (a distribution's kernel has no C samples).
+    pub other: Option<Parent>,
+    /// Why the cdev interface cannot be used on this kernel (no IOMMUFD): its tests
+    /// are skipped with this reason.
+    pub no_cdev: Option<String>,
     pub uuids: UuidSource,
     /// `available_instances` of the 1-port and the 2-port type with no mdev alive.
     pub baseline: Vec<u64>,
@@ -74,6 +79,14 @@ impl Ctx {
         Ok(self
             .vendor
             .create(self.type_name(ports), &self.uuids.fresh())?)
+    }
+
+    /// Skips the test, with the reason, when the kernel has no cdev interface.
+    pub fn need_cdev(&self) -> TestResult {
+        match &self.no_cdev {
+            Some(why) => Err(Fail::Skip(why.clone())),
+            None => Ok(()),
+        }
     }
 
     fn available(&self) -> Result<Vec<u64>, String> {
@@ -130,7 +143,7 @@ fn cases() -> Vec<Case> {
 /// had to repair, which fails the test that left it.
 fn restore(ctx: &Ctx) -> Vec<String> {
     let mut problems = Vec::new();
-    for p in [ctx.vendor, ctx.other] {
+    for p in std::iter::once(ctx.vendor).chain(ctx.other) {
         if !p.is_loaded() {
             problems.push(format!("{} was left unloaded", p.module));
             if let Err(e) = p.load() {
@@ -225,13 +238,17 @@ fn main() -> ExitCode {
         module: p.module,
         name: p.parent,
     };
-    let other = Parent {
+    // What the kernel lacks altogether is skipped, with the reason; what it has
+    // must work.
+    let no_other = kernel::no_module(profile::OTHER.module);
+    let other = no_other.is_none().then_some(Parent {
         module: profile::OTHER.module,
         name: profile::OTHER.parent,
-    };
+    });
+    let no_cdev = kernel::no_iommufd();
 
     let mut setup = Vec::new();
-    for v in [vendor, other] {
+    for v in std::iter::once(vendor).chain(other) {
         if let Err(e) = v.load() {
             setup.push(e);
         }
@@ -243,6 +260,7 @@ fn main() -> ExitCode {
         p,
         vendor,
         other,
+        no_cdev,
         uuids: fixture::uuid_source(),
         baseline: Vec::new(),
     };
@@ -254,8 +272,20 @@ fn main() -> ExitCode {
     let mut report = Reporter::new(selected.len());
     Reporter::diag(&format!(
         "vfio client: profile {} (module {}, bounds_checked {}, has_request {}), second parent {}",
-        p.id, p.module, p.bounds_checked, p.has_request, other.name
+        p.id,
+        p.module,
+        p.bounds_checked,
+        p.has_request,
+        other.map_or("none", |o| o.name)
     ));
+    if let Some(why) = &no_other {
+        Reporter::diag(&format!(
+            "{why}: the checks that other parents are not blocked are left out"
+        ));
+    }
+    if let Some(why) = &ctx.no_cdev {
+        Reporter::diag(&format!("{why}: the cdev tests are skipped"));
+    }
     if !setup.is_empty() {
         Reporter::diag(&format!("set-up failed: {}", setup.join("; ")));
         for c in &selected {
@@ -266,6 +296,12 @@ fn main() -> ExitCode {
     }
 
     for c in &selected {
+        if c.iface == Iface::Cdev {
+            if let Err(Fail::Skip(why)) = ctx.need_cdev() {
+                report.result(&c.name, Outcome::Skip(why));
+                continue;
+            }
+        }
         kmsg::mark(&format!("start {}", c.name));
         let mut log = kmsg::KernelLog::watch();
         let result = (c.test.run)(&ctx, c.iface);

@@ -313,9 +313,7 @@ fn duplicate_other_case(ctx: &Ctx) -> TestResult {
 }
 
 fn duplicate_other_parent(ctx: &Ctx) -> TestResult {
-    let Some(other) = ctx.other else {
-        skip!("needs a second parent (--other)");
-    };
+    let other = ctx.other()?;
     let u = ctx.uuids.fresh();
     ctx.vendor.must_create(ctx.vendor.first_type(), &u)?;
     let before = Snapshot::take(&other)?;
@@ -526,9 +524,7 @@ fn race_same_uuid(ctx: &Ctx) -> TestResult {
 
 /// The same UUID created on two parents at once: exactly one parent gets it.
 fn race_same_uuid_two_parents(ctx: &Ctx) -> TestResult {
-    let Some(other) = ctx.other else {
-        skip!("needs a second parent (--other)");
-    };
+    let other = ctx.other()?;
     for round in 0..ctx.stress {
         let u = ctx.uuids.fresh();
         let barrier = Barrier::new(2);

@@ -13,7 +13,6 @@ use crate::check;
 use crate::check_eq;
 use crate::fixture;
 use crate::fixture::Vendor;
-use crate::skip;
 use crate::sysfs;
 use crate::sysfs::Errno;
 use crate::sysfs::WriteResult;
@@ -262,9 +261,7 @@ fn race_remove(ctx: &Ctx) -> TestResult {
 
 /// While one parent unregisters, create and remove on another parent keep working.
 fn other_parent_unaffected(ctx: &Ctx) -> TestResult {
-    let Some(other) = ctx.other else {
-        skip!("needs a second parent (--other)");
-    };
+    let other = ctx.other()?;
     let t = other.first_type();
     for round in 0..ctx.stress.min(5) {
         let done = AtomicBool::new(false);

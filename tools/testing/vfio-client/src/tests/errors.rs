@@ -204,7 +204,9 @@ fn group_second_open(ctx: &Ctx, _: Iface) -> TestResult {
 /// group is open, or opening the group while the cdev is bound, gives EBUSY; each
 /// works again once the other user is gone. Run from both sides (`iface` is the
 /// one that holds the device first).
+/// Both sides need the cdev interface.
 fn group_cdev_exclusive(ctx: &Ctx, iface: Iface) -> TestResult {
+    ctx.need_cdev()?;
     let m = ctx.create(1)?;
     let path = m.group_path()?;
     let iommufd = sys::open_rw("/dev/iommu").or_fail("open /dev/iommu")?;

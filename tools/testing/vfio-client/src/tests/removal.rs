@@ -102,8 +102,12 @@ fn wait_unpublished(m: &Mdev) -> Result<(), Fail> {
 /// Creates and removes an mdev on the second parent (mdpy), on a thread, and
 /// requires that to finish promptly: a removal blocked on one parent must not hold
 /// a lock the core needs for another.
+/// Without a second parent (a kernel without mdpy) there is nothing to check: the
+/// client said so at its start.
 fn other_parent_works(ctx: &Ctx) -> Result<(), Fail> {
-    let other = ctx.other;
+    let Some(other) = ctx.other else {
+        return Ok(());
+    };
     let uuid = ctx.uuids.fresh();
     let rx = background(move || -> Result<(), String> {
         let m = other.create(crate::profile::OTHER.type_name, &uuid)?;
@@ -129,7 +133,12 @@ fn other_parent_works(ctx: &Ctx) -> Result<(), Fail> {
 /// and no new open of it succeeds.
 fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
     let m = ctx.create(1)?;
-    let cdev = m.cdev_path()?;
+    // The cdev's path, to check that it is gone (a kernel without IOMMUFD has
+    // none, and then only the group interface runs).
+    let cdev = match ctx.no_cdev {
+        None => m.cdev_path()?,
+        Some(_) => String::new(),
+    };
     let o = vfio::open(&m, iface)?;
     let req = if ctx.p.has_request {
         let e = EventFd::new().or_fail("eventfd")?;
