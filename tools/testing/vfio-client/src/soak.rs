@@ -62,6 +62,7 @@ use std::sync::atomic::AtomicU64;
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Duration;
 use std::time::Instant;
 use std::time::SystemTime;
@@ -231,13 +232,13 @@ fn main() -> ExitCode {
             test_vendor_unload: Some(C_FREES_TYPES),
         }
     };
-    let uuids: Vec<String> = (0..o.uuids)
-        .map(|i| format!("50ac0000-0000-4000-8000-{:012x}", i + 1))
-        .collect();
+    let uuid = |i: usize| format!("50ac0000-0000-4000-8000-{:012x}", i + 1);
+    let uuids: Vec<String> = (0..o.uuids).map(uuid).collect();
+    let mut next_uuid = o.uuids;
     let n = o.parents.len();
     let sh = Shared {
         parents: o.parents.clone(),
-        uuids,
+        uuids: RwLock::new(uuids),
         gens: (0..n).map(|_| AtomicU64::new(0)).collect(),
         reload_locks: (0..n).map(|_| Mutex::new(())).collect(),
         next_reload: (0..n).map(|_| Mutex::new(Instant::now())).collect(),
@@ -419,7 +420,8 @@ fn main() -> ExitCode {
         };
         let c0 = Instant::now();
         let stranded = sh.stranded.lock().map(|s| s.clone()).unwrap_or_default();
-        let checked = check::round_end(&sh.parents, &sh.uuids, rounds, &stranded, &mut between);
+        let space = sh.uuids.read().map(|u| u.clone()).unwrap_or_default();
+        let checked = check::round_end(&sh.parents, &space, rounds, &stranded, &mut between);
         merge(&mut total, &BTreeMap::from([(Kind::Reload, reloads)]));
         let seen = match checked {
             Ok(s) => s,
@@ -428,10 +430,17 @@ fn main() -> ExitCode {
                 break;
             }
         };
-        // Stranded mdevs that are gone (their vendor was reloaded) are free again.
+        // Stranded mdevs that are gone (their vendor was reloaded) are free again;
+        // the UUIDs of those that stay are replaced in the space.
         let live = fixture::live_mdevs();
-        if let Ok(mut s) = sh.stranded.lock() {
+        if let (Ok(mut s), Ok(mut space)) = (sh.stranded.lock(), sh.uuids.write()) {
             s.retain(|u| live.contains(u));
+            for u in space.iter_mut() {
+                if s.contains(u) {
+                    *u = uuid(next_uuid);
+                    next_uuid += 1;
+                }
+            }
         }
         let reports = klog.new_reports();
         if !reports.is_empty() {

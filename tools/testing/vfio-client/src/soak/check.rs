@@ -78,7 +78,7 @@ fn structure(
     }
     let mut live = Vec::new();
     for uuid in live_mdevs() {
-        if !uuids.contains(&uuid) {
+        if !uuids.contains(&uuid) && !stranded.contains(&uuid) {
             return Err(format!("mdev {uuid} on the bus is not one of the soak's"));
         }
         let dir = mdev_dir(&uuid);

@@ -21,11 +21,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::Duration;
 use std::time::Instant;
 
 use crate::fixture::mdev_dir;
-use crate::fixture::read_attr;
 use crate::fixture::write_attr;
 use crate::parents::ParentDef;
 use crate::sys;
@@ -116,7 +116,9 @@ impl Rng {
 /// What the whole soak shares.
 pub struct Shared {
     pub parents: Vec<&'static ParentDef>,
-    pub uuids: Vec<String>,
+    /// The UUID space. On the C core a stranded mdev's UUID is replaced between
+    /// rounds, so that the space stays usable.
+    pub uuids: RwLock<Vec<String>>,
     /// Per parent: even while loaded and stable, odd while being reloaded.
     pub gens: Vec<AtomicU64>,
     /// Per parent: held by the thread that reloads it.
@@ -282,9 +284,9 @@ impl Worker<'_> {
         self.rng.below(self.sh.parents.len())
     }
 
-    fn pick_uuid(&mut self) -> &str {
-        let i = self.rng.below(self.sh.uuids.len());
-        &self.sh.uuids[i]
+    fn pick_uuid(&mut self) -> String {
+        let uuids = self.sh.uuids.read().unwrap_or_else(|e| e.into_inner());
+        uuids[self.rng.below(uuids.len())].clone()
     }
 
     fn set_doing(&self, what: &str) {
@@ -307,7 +309,7 @@ impl Worker<'_> {
             }
         }
         let p = self.pick_parent();
-        let uuid = self.pick_uuid().to_string();
+        let uuid = self.pick_uuid();
         let r = match kind {
             Kind::Create => {
                 let t = self.rng.below(self.sh.parents[p].types.len());
@@ -494,25 +496,18 @@ impl Worker<'_> {
         let def = self.sh.parents[p];
         let path = mdev_dir(uuid).join(def.vendor_attr);
         self.set_doing(&format!("read {}", path.display()));
-        match read_attr(&path) {
+        match fs::read_to_string(&path) {
             Ok(s) if s.starts_with(def.vendor_show) => Ok(None),
             Ok(s) => Err(format!(
                 "read {}: {s:?}, want it to start with {:?}",
                 path.display(),
                 def.vendor_show
             )),
-            Err(_) => {
-                // read_attr gives text; read again for the errno.
-                let e = fs::read_to_string(&path)
-                    .err()
-                    .map(|e| Errno::from_io(&e))
-                    .unwrap_or(Errno::ENODEV);
-                // ENOENT: no such mdev, another parent's, or unbound (the driver's
-                // attribute groups go with the driver); ENODEV: going away meanwhile.
-                allow(e, &[Errno::ENOENT, Errno::ENODEV], || {
-                    format!("read {}", path.display())
-                })
-            }
+            // ENOENT: no such mdev, another parent's, or unbound (the driver's
+            // attribute groups go with the driver); ENODEV: going away meanwhile.
+            Err(e) => allow(Errno::from_io(&e), &[Errno::ENOENT, Errno::ENODEV], || {
+                format!("read {}", path.display())
+            }),
         }
     }
 
