@@ -25,13 +25,16 @@
 //! Usage: mdev-soak [--duration S] [--ops N] [--threads N] [--seed N]
 //!                  [--parents ID,ID] [--uuids N] [--round S] [--hold-us N]
 //!                  [--known-faults]
-//!   --duration S    run the rounds for S seconds (default 30 unless --ops is given)
+//!   --duration S    run the rounds for S seconds in all, the checks between them
+//!                   not counted (default 30 unless --ops is given)
 //!   --ops N         stop after N operations (with --duration: whichever comes first)
 //!   --threads N     worker threads (default 4)
 //!   --seed N        the seed (default: from the clock), printed either way
 //!   --parents L     the vendors, comma-separated: mtty_rs, mdev_test (default both)
-//!   --uuids N       size of the UUID space (default 8)
-//!   --round S       length of a round in seconds (default 10)
+//!   --uuids N       size of the UUID space (default 16); the parents are loaded
+//!                   with 4 times as many ports or instances
+//!   --round S       length of a round in seconds (default 30; on the debug kernel
+//!                   the check after a round takes 10-20 s, for the late releases)
 //!   --hold-us N     the longest a VFIO open is held, in microseconds (default 2000)
 //!   --known-faults  do on the C core what meets its known faults too
 //!
@@ -105,8 +108,8 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         threads: 4,
         seed,
         parents: parents::PARENTS.iter().collect(),
-        uuids: 8,
-        round: 10,
+        uuids: 16,
+        round: 30,
         hold_us: 2000,
         known_faults: std::env::var_os("MDEV_RUN_KNOWN_FAULTS").is_some_and(|v| !v.is_empty()),
     };
@@ -232,6 +235,11 @@ fn main() -> ExitCode {
             test_vendor_unload: Some(C_FREES_TYPES),
         }
     };
+    parents::set_capacity(
+        u32::try_from(o.uuids.saturating_mul(4))
+            .unwrap_or(u32::MAX)
+            .max(24),
+    );
     let uuid = |i: usize| format!("50ac0000-0000-4000-8000-{:012x}", i + 1);
     let uuids: Vec<String> = (0..o.uuids).map(uuid).collect();
     let mut next_uuid = o.uuids;
@@ -241,7 +249,10 @@ fn main() -> ExitCode {
         uuids: RwLock::new(uuids),
         gens: (0..n).map(|_| AtomicU64::new(0)).collect(),
         reload_locks: (0..n).map(|_| Mutex::new(())).collect(),
-        next_reload: (0..n).map(|_| Mutex::new(Instant::now())).collect(),
+        // The first reloads half a round and a round in (staggered), then spaced.
+        next_reload: (0..n)
+            .map(|p| Mutex::new(Instant::now() + Duration::from_secs(o.round) * (p as u32 + 1) / 2))
+            .collect(),
         concurrent_reload: avoided.concurrent_reload.is_none(),
         reloadable: o
             .parents
@@ -324,7 +335,8 @@ fn main() -> ExitCode {
     let mut rounds = 0u64;
     let mut soak_fail: Option<String> = None;
     while setup_ok && soak_fail.is_none() {
-        let elapsed = started.elapsed();
+        // The duration counts the rounds, not the checks between them.
+        let elapsed = in_rounds;
         let left = o
             .duration
             .map(|d| Duration::from_secs(d).saturating_sub(elapsed));

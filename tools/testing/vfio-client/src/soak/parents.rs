@@ -10,21 +10,36 @@
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::atomic::AtomicU32;
+use std::sync::atomic::Ordering;
 
 use crate::fixture::CLASS_DIR;
 use crate::sys::Errno;
 
-/// How a parent counts what is left for new mdevs.
+/// How a parent counts what is left for new mdevs. Both are loaded with the same
+/// capacity (`set_capacity`): ports of the pool, or instances.
 #[derive(Clone, Copy)]
 pub enum Accounting {
     /// The driver's own pool of ports (`get_available`): each type shows what is
     /// left divided by its ports per mdev. An mdev holds its ports while it is bound,
     /// until its VFIO device is released (after the last close; on the debug kernel
     /// 1-4 s after that).
-    Pool { ports: u32 },
+    Pool,
     /// The core counts (`max_instances`): one count for the whole parent in Linux
     /// 7.3, shown by every type; an mdev holds its instance until its release.
-    PerParent { instances: u32 },
+    PerParent,
+}
+
+static CAPACITY: AtomicU32 = AtomicU32::new(64);
+
+/// Sets the capacity every parent is loaded with: more than the UUID space can
+/// use, so that a create runs out only where `ParentDef::exhausted` says.
+pub fn set_capacity(n: u32) {
+    CAPACITY.store(n, Ordering::Relaxed);
+}
+
+fn capacity() -> u32 {
+    CAPACITY.load(Ordering::Relaxed)
 }
 
 /// One type: its sysfs name and the ports an mdev of it takes from a pool.
@@ -72,14 +87,14 @@ pub static PARENTS: &[ParentDef] = &[
                 ports: 2,
             },
         ],
-        accounting: Accounting::Pool { ports: 24 },
+        accounting: Accounting::Pool,
         vfio: true,
         vendor_attr: "vendor/uart",
         vendor_show: "port0:",
         // SCR of port 0: a register with no side effect.
         vendor_store: "w 0 7 0x5a",
         // The pool can run out while removed mdevs' VFIO devices await release: their
-        // UUIDs are free again before their ports are back.
+        // UUIDs may be free again before their ports are back.
         exhausted: Some(Errno::ENOSPC),
     },
     ParentDef {
@@ -99,7 +114,7 @@ pub static PARENTS: &[ParentDef] = &[
         ],
         // More than the UUID space: an mdev holds its instance until its release,
         // and its UUID until then too (EEXIST), so the count cannot run out.
-        accounting: Accounting::PerParent { instances: 64 },
+        accounting: Accounting::PerParent,
         vfio: false,
         vendor_attr: "vendor/poke",
         vendor_show: "poke\n",
@@ -135,9 +150,9 @@ impl ParentDef {
     /// The module parameters the soak loads it with.
     fn load_args(&self) -> Vec<String> {
         match self.accounting {
-            Accounting::Pool { ports } => vec![format!("ports={ports}")],
-            Accounting::PerParent { instances } => {
-                vec!["nr_types=2".into(), format!("instances={instances}")]
+            Accounting::Pool => vec![format!("ports={}", capacity())],
+            Accounting::PerParent => {
+                vec!["nr_types=2".into(), format!("instances={}", capacity())]
             }
         }
     }
@@ -178,10 +193,10 @@ impl ParentDef {
         self.types
             .iter()
             .map(|t| match self.accounting {
-                Accounting::Pool { ports } => {
-                    u64::from(ports).saturating_sub(bound_ports) / u64::from(t.ports)
+                Accounting::Pool => {
+                    u64::from(capacity()).saturating_sub(bound_ports) / u64::from(t.ports)
                 }
-                Accounting::PerParent { instances } => u64::from(instances).saturating_sub(live),
+                Accounting::PerParent => u64::from(capacity()).saturating_sub(live),
             })
             .collect()
     }
