@@ -33,8 +33,8 @@
 //!   --parents L     the vendors, comma-separated: mtty_rs, mdev_test (default both)
 //!   --uuids N       size of the UUID space (default 16); the parents are loaded
 //!                   with 4 times as many ports or instances
-//!   --round S       length of a round in seconds (default 30; on the debug kernel
-//!                   the check after a round takes 10-20 s, for the late releases)
+//!   --round S       length of a round in seconds (default 60; on the debug kernel
+//!                   the check after a round takes 10-30 s, for the late releases)
 //!   --hold-us N     the longest a VFIO open is held, in microseconds (default 2000)
 //!   --known-faults  do on the C core what meets its known faults too
 //!
@@ -109,7 +109,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         seed,
         parents: parents::PARENTS.iter().collect(),
         uuids: 16,
-        round: 30,
+        round: 60,
         hold_us: 2000,
         known_faults: std::env::var_os("MDEV_RUN_KNOWN_FAULTS").is_some_and(|v| !v.is_empty()),
     };
