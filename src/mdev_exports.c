@@ -10,6 +10,7 @@
  * Also wraps the lockdep assertions, which are macros.
  */
 
+#include <linux/device.h>
 #include <linux/export.h>
 #include <linux/lockdep.h>
 #include <linux/mdev.h>
@@ -22,6 +23,7 @@ EXPORT_SYMBOL(mdev_unregister_driver);
 
 void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem);
 void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem);
+void mdev_rs_device_lock_assert(struct device *dev);
 
 void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem)
 {
@@ -31,4 +33,9 @@ void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem)
 void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem)
 {
 	lockdep_assert_held_write(sem);
+}
+
+void mdev_rs_device_lock_assert(struct device *dev)
+{
+	device_lock_assert(dev);
 }

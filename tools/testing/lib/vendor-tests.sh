@@ -40,11 +40,20 @@ counts_at_unload() {
 none_left() {
 	[ "$(live)" = 0 ] || { echo "mdevs left${1:+ $1}: $(ls /sys/bus/mdev/devices | tr "\n" " ")"; return 1; }
 }
-# checked NAME FN: runs FN, shows its output as diagnostics and reports its status;
+# The VM runner's list of kernel reports (any of them also fails the whole run).
+re="${VM_SPLAT_RE:-BUG:|WARNING:|KASAN:|ODEBUG:|general protection fault}"
+reports() { dmesg | grep -cE "$re"; }
+# checked NAME FN: runs FN, shows its output as diagnostics and reports its status,
+# failing it also on a kernel report logged meanwhile (a lockdep assertion, say);
 # then unloads the vendor if FN left it loaded, and waits for FN's background writes.
 checked() {
+	before=$(reports)
 	out=$("$2" 2>&1); st=$?
 	[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+	if [ "$(reports)" -gt "$before" ]; then
+		dmesg | grep -E "$re" | tail -n +$((before + 1)) | head -n 3 | sed 's/^/# /'
+		st=1
+	fi
 	result "$1" $st
 	[ -d /sys/module/mdev_test_vendor ] && rmmod mdev_test_vendor 2>/dev/null
 	wait
