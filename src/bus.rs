@@ -81,9 +81,9 @@ unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: The driver core probes with the device lock held, `dev` is live.
     unsafe { mdev_rs_device_lock_assert(dev.cast()) };
     // Only a create probes (`mdev_match` refuses every driver), holding the gate.
-    // SAFETY: A device of this bus is an mdev; while it is probed its parent is
-    // registered (the create holds the gate, or, were that not so, lockdep says so
-    // here while the device lock keeps the parent's unregistration out).
+    // SAFETY: A device of this bus is an mdev. The driver core probes it only while it
+    // is registered and with its device lock held, so its parent's unregistration,
+    // which deletes it (taking that lock) before it can end, has not ended.
     unsafe { device::parent_of(dev) }.gate().assert_held();
     // SAFETY: The driver core calls probe with a device on this bus being bound to a
     // driver of this bus, and every driver of this bus is an `mdev_driver`.

@@ -395,9 +395,9 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
         // the gate for reading until its mdev is added and active, or deleted), so
         // every child is Active (one unbound through its driver's `unbind` file too: an
         // unbind does not change the state, and its device_del() below calls no vendor
-        // callback). The move is still made, to own the removal; a child
-        // in another state would break that invariant, and is reported rather than
-        // skipped silently (removing it here could delete it twice).
+        // callback). The move is still made, to own the removal; a child in another
+        // state would break that invariant, and is reported rather than skipped
+        // silently (removing it here could delete it twice).
         let moved = registry::transition(uuid, State::Active, State::Removing);
         kernel::warn_on!(!moved);
         if moved {
