@@ -31,6 +31,16 @@ await() {
 	"$@"
 }
 gone() { [ ! -e "$1" ]; }
+# create_again N TYPE: creates mdev N of TYPE, whose UUID was just removed. The UUID
+# is free again at the removed mdev's release, which the debug kernel delays
+# (DEBUG_KOBJECT_RELEASE): so this retries while the create fails, 60 s at most.
+create_again() {
+	i=0
+	until echo "$(uuid "$1")" 2>/dev/null >"$types/mdev_test-$2/create"; do
+		[ $i -lt 1200 ] || return 1
+		sleep 0.05; i=$((i + 1))
+	done
+}
 # The vendor's counts logged at its last unload: "PROBES REMOVES".
 counts_at_unload() {
 	dmesg | grep 'mdev_test_vendor: unloaded after' | tail -n 1 |
@@ -190,7 +200,7 @@ unbind_bind_remove() {
 	gone "$(dev 100)" || { echo "the unbound mdev is still listed after its removal"; return 1; }
 	[ ! -e "$types/mdev_test-t0/devices/$(uuid 100)" ] || { echo "its type still lists it"; return 1; }
 	[ "$(cat $params/removes)" = 1 ] || { echo "the remove after the unbind called the vendor's remove again"; return 1; }
-	echo "$(uuid 100)" >"$types/mdev_test-t0/create" || { echo "the UUID is not free after the removal"; return 1; }
+	create_again 100 t0 || { echo "the UUID is not free after the removal"; return 1; }
 	[ -e "$(dev 100)/driver" ] && [ "$(cat "$(dev 100)/vendor/poke")" = poke ] || { echo "the new mdev is not bound"; return 1; }
 	rmmod mdev_test_vendor || return 1
 	none_left || return 1
@@ -212,7 +222,7 @@ unload_after_unbind() {
 	none_left || return 1
 	[ "$(counts_at_unload)" = "2 2" ] || { echo "probes and removes at the unload: $(counts_at_unload), want 2 2"; return 1; }
 	modprobe mdev_test_vendor instances=4 || return 1
-	echo "$(uuid 110)" >"$types/mdev_test-t0/create" || { echo "the UUID is not free after the unload"; return 1; }
+	create_again 110 t0 || { echo "the UUID is not free after the unload"; return 1; }
 	rmmod mdev_test_vendor || return 1
 }
 checked unload_after_unbind unload_after_unbind
