@@ -23,8 +23,15 @@
 //! core), can read freed memory, on either core.
 //!
 //! Per-mdev data is what [`Driver::probe`] returns; it lives until [`Driver::remove`],
-//! which gets it back. The core calls both with the parent's gate held, and never with
-//! its list lock held.
+//! which gets it back, exactly once. Both are called with the mdev's device lock held
+//! and never with the core's list lock held; `probe` only from a create, with the
+//! parent's gate held, `remove` with the gate held when a user removes the mdev or the
+//! parent is unregistered, but not when a user unbinds the mdev through
+//! `/sys/bus/mdev/drivers/<NAME>/unbind`. The mdev then stays, unbound, until it is
+//! removed; it cannot be bound again (`bind` fails with `ENODEV`). On either path the
+//! registration (the parent, its types, the driver) stays registered until `remove`
+//! returns: its unregistration waits for the mdev's device lock. See "Unbind" in
+//! `Documentation/design.rst`.
 //!
 //! Using this module: the crate provides `crate::mdev_bindings`, the bindgen output of
 //! `mdev_bindings.mk`, and includes this file as a module.
@@ -127,11 +134,18 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     const ATTRIBUTE_GROUPS: &'static [Option<&'static AttributeGroup<Self>>] = &[None];
 
     /// A new mdev of type `TYPES[ty]` is being created. Called with the parent's gate
-    /// held for reading and the mdev's device lock held. An error fails the create.
+    /// held for reading and the mdev's device lock held, from the create only (an mdev
+    /// is never bound again). An error fails the create.
     fn probe(&self, mdev: &Device<Core<'_>>, ty: usize) -> Result<Pin<KBox<Self::Data>>>;
 
-    /// The mdev goes away; `data` is what `probe` returned. Called with the parent's
-    /// gate held and the mdev's device lock held.
+    /// The mdev is unbound from the driver; `data` is what `probe` returned. Called
+    /// once per successful `probe`, with the mdev's device lock held, and with the
+    /// parent's gate held for reading when a user removes the mdev, for writing when
+    /// the registration is dropped, not at all when a user writes the mdev's name to
+    /// the driver's `unbind` file (the mdev then stays, unbound, until it is removed).
+    /// So it may run while the registration is being dropped (which waits for it), and
+    /// concurrently with `remove` of other mdevs; the device lock serialises it only
+    /// with the callbacks of the same mdev.
     fn remove(&self, mdev: &Device<Core<'_>>, data: Pin<KBox<Self::Data>>);
 
     /// How many more mdevs of type `TYPES[ty]` can be created. Called with no core

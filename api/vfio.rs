@@ -270,8 +270,8 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// release it (`count` counts the requests). Called every ten seconds until they
     /// do, from the task unbinding the emulated device, with whatever locks it holds
     /// (for an mdev: the mdev's device lock, and the parent's gate, for reading in a
-    /// user's remove, for writing in the parent's unregistration); it must not wait
-    /// for the users.
+    /// user's remove, for writing in the parent's unregistration, not at all in an
+    /// unbind through the driver's `unbind` file); it must not wait for the users.
     fn request(&self, _count: u32) {
         build_error!(VTABLE_DEFAULT_ERROR)
     }

@@ -7,8 +7,8 @@
 //! It registers a parent named `mtty_rs` with two types, single-port (`mtty_rs-1`)
 //! and dual-port (`mtty_rs-2`) serial, that share a pool of ports (24 by default, the
 //! `ports` module parameter sets it): an mdev takes its type's ports when it is
-//! created and gives them back when its VFIO device is released (when it is removed,
-//! or once the last VFIO user has closed it), so `available_instances` of each
+//! created and gives them back when its VFIO device is released (when it is removed
+//! or unbound, or once the last VFIO user has closed it), so `available_instances` of each
 //! type is the pool divided by its ports per device.
 //!
 //! Each mdev is a VFIO device (`device.rs`): a PCI serial controller whose ports are

@@ -3,18 +3,41 @@
 //! The `mdev` bus and the `mdev_bus` compat class.
 //!
 //! No driver matches an mdev on its own: a vendor's driver is bound explicitly with
-//! `device_driver_attach()` when the mdev is created, so `match` always says no.
+//! `device_driver_attach()` when the mdev is created, so `match` always says no. So
+//! the vendor's `probe` runs only from a create, under the parent's gate; `bind` and
+//! `drivers_probe` of the driver core find no match (`bind` fails with `ENODEV`), as
+//! on the C core.
+//!
+//! The vendor's `remove` runs from the driver core's unbind of the mdev, which has
+//! three callers: the mdev's removal and the parent's unregistration (both in
+//! `device_del()`, under the parent's gate, for reading and for writing), and a write
+//! of the mdev's name to `/sys/bus/mdev/drivers/<driver>/unbind` (`unbind_store()`,
+//! `device_driver_detach()`), which holds only the mdev's device lock. The gate cannot
+//! be taken there: the unregistration holds it for writing while `device_del()` takes
+//! each child's device lock, so a read in the unbind, under that device lock, would
+//! deadlock, and a try-lock could not refuse (the bus's `remove` cannot fail). It is
+//! not needed either: every path that ends the mdev or its parent takes the mdev's
+//! device lock in `device_del()` first, and so waits for an unbind's `remove` to
+//! return, and then finds the mdev unbound. See `Documentation/design.rst`, "Unbind".
 
 use core::sync::atomic::AtomicPtr;
 use core::sync::atomic::Ordering;
 
 use kernel::bindings;
 use kernel::ffi::c_int;
+use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
 
+use crate::device;
 use crate::driver::VendorDriver;
 use crate::ffi;
+
+extern "C" {
+    // A `struct device *`; `void *` here because bindgen's `device` is not FFI-safe in
+    // an `extern` block (an empty array field).
+    fn mdev_rs_device_lock_assert(dev: *mut c_void);
+}
 
 /// The bus type, in a wrapper that lets it be a static.
 #[repr(transparent)]
@@ -55,6 +78,13 @@ pub(crate) unsafe fn is_mdev(dev: *mut bindings::device) -> bool {
 ///
 /// Called by the driver core with a device of this bus being bound to a driver.
 unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
+    // SAFETY: The driver core probes with the device lock held, `dev` is live.
+    unsafe { mdev_rs_device_lock_assert(dev.cast()) };
+    // Only a create probes (`mdev_match` refuses every driver), holding the gate.
+    // SAFETY: A device of this bus is an mdev. The driver core probes it only while it
+    // is registered and with its device lock held, so its parent's unregistration,
+    // which deletes it (taking that lock) before it can end, has not ended.
+    unsafe { device::parent_of(dev) }.gate().assert_held();
     // SAFETY: The driver core calls probe with a device on this bus being bound to a
     // driver of this bus, and every driver of this bus is an `mdev_driver`.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
@@ -67,6 +97,10 @@ unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
 ///
 /// Called by the driver core with a device of this bus bound to a driver.
 unsafe extern "C" fn mdev_remove(dev: *mut bindings::device) {
+    // The device lock is the only core lock held on every path (see the module
+    // documentation): the gate is not held in an unbind through the driver's file.
+    // SAFETY: `dev` is live.
+    unsafe { mdev_rs_device_lock_assert(dev.cast()) };
     // SAFETY: As in `mdev_probe`, for a device bound to a driver of this bus.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
     drv.remove(kernel::container_of!(dev, ffi::mdev_device, dev));

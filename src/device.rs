@@ -128,6 +128,18 @@ impl MdevDevice {
     }
 }
 
+/// The parent of the mdev whose device is `dev`.
+///
+/// # Safety
+///
+/// `dev` must be the device of a live mdev whose parent stays registered for `'a`.
+pub(crate) unsafe fn parent_of<'a>(dev: *mut bindings::device) -> &'a Parent {
+    // SAFETY: A device of an mdev is the `dev` of an `MdevDevice`, alive for `'a`
+    // (caller).
+    let mdev: &'a MdevDevice = unsafe { MdevDevice::from_device(dev).as_ref() };
+    mdev.mtype().parent()
+}
+
 static REMOVE: DeviceAttribute<MdevDevice> = DeviceAttribute::write_only(c"remove", remove_store);
 static DEVICE_ATTRS: AttributeList<OfDevice<MdevDevice>, 2> =
     AttributeList::of_device([Some(&REMOVE), None]);
@@ -455,9 +467,11 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
         let uuid = unsafe { ptr.as_ref() }.uuid;
         // With the gate held for writing no create or remove is in flight (each holds
         // the gate for reading until its mdev is added and active, or deleted), so
-        // every child is Active. The move is still made, to own the removal; a child
-        // in another state would break that invariant, and is reported rather than
-        // skipped silently (removing it here could delete it twice).
+        // every child is Active (one unbound through its driver's `unbind` file too: an
+        // unbind does not change the state, and its device_del() below calls no vendor
+        // callback). The move is still made, to own the removal; a child in another
+        // state would break that invariant, and is reported rather than skipped
+        // silently (removing it here could delete it twice).
         let moved = registry::transition(uuid, State::Active, State::Removing);
         kernel::warn_on!(!moved);
         if moved {

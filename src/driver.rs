@@ -5,9 +5,14 @@
 //!
 //! Which core locks are held when a vendor callback runs:
 //! - `probe`: the parent's gate (read), and the mdev's device lock (driver core);
-//!   called from `device_driver_attach()` during create.
-//! - `remove`: the parent's gate (read during a user's remove, write during parent
-//!   unregistration), and the device lock; called from `device_del()`.
+//!   called from `device_driver_attach()` during create, and from nowhere else: no
+//!   driver matches an mdev, so the driver's `bind` file is refused (`ENODEV`).
+//! - `remove`: the mdev's device lock, always; called from the driver core's unbind
+//!   of the mdev, exactly once per successful `probe`. Also the parent's gate, for
+//!   reading when a user removes the mdev, for writing when the parent unregisters
+//!   (both through `device_del()`); not when a user writes the mdev's name to the
+//!   driver's `unbind` file, which runs it under the device lock alone (see
+//!   `bus.rs`). In every case the parent stays registered until it returns.
 //! - `get_available`, `show_description`: none; called from sysfs reads.
 //!
 //! The list lock is never held across a vendor callback.

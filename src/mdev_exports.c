@@ -24,6 +24,7 @@ EXPORT_SYMBOL(mdev_unregister_driver);
 
 void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem);
 void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem);
+void mdev_rs_device_lock_assert(struct device *dev);
 
 void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem)
 {
@@ -52,4 +53,9 @@ void mdev_rs_device_unlock(struct device *dev)
 void mdev_rs_dev_set_uevent_suppress(struct device *dev, int val)
 {
 	dev_set_uevent_suppress(dev, val);
+}
+
+void mdev_rs_device_lock_assert(struct device *dev)
+{
+	device_lock_assert(dev);
 }

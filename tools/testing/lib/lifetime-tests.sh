@@ -68,7 +68,7 @@ echo clear >/sys/kernel/debug/kmemleak 2>/dev/null
 dmesg -c >/dev/null
 
 echo "KTAP version 1"
-echo "1..6"
+echo "1..8"
 
 # 1. The Rust vendor API: load and unload with no mdev, three times in a row. Its
 #    registration used to free the types while their kobjects awaited release.
@@ -140,14 +140,51 @@ c_vendor_frees_types() {
 }
 known_fault_on_c c_vendor_frees_types c_vendor_frees_types "the C core's mdev_unregister_parent() returns before the releases of the mdevs and types, which then read the freed types"
 
-# 5. Late releases: wait for every release the unloads above started, then look for
+# 5. Unbind (echo UUID > /sys/bus/mdev/drivers/<drv>/unbind), then remove and
+#    unload, with the Rust API: the unbound mdev's VFIO device is released late
+#    (its ports come back then: awaited, 60 s at most), an unbound mdev is removed,
+#    another is left to the unload, whose releases run after it returned.
+api_unbind_then_unload() {
+	t=/sys/class/mdev_bus/mtty_rs/mdev_supported_types
+	drv=/sys/bus/mdev/drivers/mtty_rs
+	modprobe mtty_rs || return 1
+	echo "$(uuid 401)" >"$t/mtty_rs-2/create" || return 1
+	echo "$(uuid 402)" >"$t/mtty_rs-1/create" || return 1
+	echo "$(uuid 401)" >"$drv/unbind" || return 1
+	echo "$(uuid 402)" >"$drv/unbind" || return 1
+	i=0
+	while [ "$(cat "$t/mtty_rs-1/available_instances")" != 24 ] && [ $i -lt 600 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	a=$(cat "$t/mtty_rs-1/available_instances")
+	[ "$a" = 24 ] || { echo "available_instances after two unbinds: $a, want 24"; return 1; }
+	echo 1 >"/sys/bus/mdev/devices/$(uuid 401)/remove" || return 1
+	rmmod mtty_rs || return 1
+	none_left || return 1
+}
+checked api_unbind_then_unload api_unbind_then_unload
+
+# 6. The same with the C test vendor, which frees its types at unload: an unbound
+#    mdev's release reads its type after the unload began.
+c_vendor_unbind_then_unload() {
+	modprobe mdev_test_vendor || return 1
+	t=/sys/class/mdev_bus/mdev_test/mdev_supported_types
+	echo "$(uuid 501)" >"$t/mdev_test-t0/create" || return 1
+	echo "$(uuid 502)" >"$t/mdev_test-t1/create" || return 1
+	echo "$(uuid 501)" >/sys/bus/mdev/drivers/mdev_test/unbind || return 1
+	rmmod mdev_test_vendor || return 1
+	none_left || return 1
+}
+known_fault_on_c c_vendor_unbind_then_unload c_vendor_unbind_then_unload "the C core's mdev_unregister_parent() returns before the releases of the mdevs and types, which then read the freed types (as in c_vendor_frees_types)"
+
+# 7. Late releases: wait for every release the unloads above started, then look for
 #    reports once more. See the header for why this window is what is tested.
 late_releases() {
 	sleep 25
 }
 checked late_releases late_releases
 
-# 6. kmemleak: nothing allocated by mdev_rs, mtty_rs or the test vendor may be
+# 8. kmemleak: nothing allocated by mdev_rs, mtty_rs or the test vendor may be
 #    unreferenced. Scanned twice, as its documentation asks (an object is reported
 #    only once it has been seen unreferenced in two scans).
 kmemleak_clean() {

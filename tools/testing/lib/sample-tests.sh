@@ -14,7 +14,7 @@ remove() { echo 1 >"/sys/bus/mdev/devices/$(uuid "$1")/remove" 2>/dev/null; }
 live() { ls /sys/bus/mdev/devices | wc -l; }
 
 echo "KTAP version 1"
-echo "1..6"
+echo "1..7"
 
 # 1. The ports parameter sizes the pool.
 modprobe mtty_rs ports=10000
@@ -85,5 +85,36 @@ while [ $r -lt "$rounds" ]; do
 done
 echo "# $rounds rounds, $writes attribute writes raced 2 removes and an unload each"
 result vendor_attribute_races_remove_and_unload $st
+
+# 7. Unbind (echo UUID > /sys/bus/mdev/drivers/mtty_rs/unbind): the mdev stays, with
+#    no driver and no vendor attribute; its VFIO device goes, and its ports go back
+#    to the pool with the VFIO device's release (awaited: on the debug kernel
+#    releases are delayed; 60 s at most, a hang detector). Bind is refused (ENODEV);
+#    remove, and the unload with another unbound mdev, leave nothing.
+unbind_remove_unload() {
+	modprobe mtty_rs || return 1
+	create 2 300 || return 1
+	create 1 301 || return 1
+	d=/sys/bus/mdev/devices/$(uuid 300)
+	[ -e "$d/vfio-dev" ] || { echo "no VFIO device before the unbind"; return 1; }
+	echo "$(uuid 300)" >/sys/bus/mdev/drivers/mtty_rs/unbind || return 1
+	[ -e "$d/remove" ] && [ ! -e "$d/driver" ] && [ ! -e "$d/vendor" ] && [ ! -e "$d/vfio-dev" ] ||
+		{ echo "after the unbind: $(ls "$d" | tr "\n" " ")"; return 1; }
+	i=0; while [ "$(avail 1)" != 23 ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(avail 1)" = 23 ] || { echo "available after the unbind: $(avail 1), want 23"; return 1; }
+	echo "$(uuid 300)" >/sys/bus/mdev/drivers/mtty_rs/bind 2>/dev/null && { echo "bind succeeded"; return 1; }
+	remove 300 || { echo "remove after the unbind failed"; return 1; }
+	[ ! -e "$d" ] || { echo "still listed after its removal"; return 1; }
+	# The UUID is free again at the release, which the debug kernel delays.
+	i=0; until create 2 300; do [ $i -lt 600 ] || break; sleep 0.1; i=$((i + 1)); done
+	[ -e "$d" ] || { echo "the UUID is not free after the removal"; return 1; }
+	echo "$(uuid 301)" >/sys/bus/mdev/drivers/mtty_rs/unbind || return 1
+	rmmod mtty_rs || return 1
+	[ "$(live)" = 0 ] || { echo "mdevs left after the unload"; return 1; }
+}
+out=$(unbind_remove_unload 2>&1); st=$?
+[ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/# /'
+result unbind_remove_unload $st
+[ -d /sys/module/mtty_rs ] && rmmod mtty_rs
 
 tally

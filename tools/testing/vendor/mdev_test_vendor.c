@@ -20,7 +20,11 @@
  * the header allows once mdev_unregister_parent() has returned.
  *
  * Each mdev gets a vendor attribute vendor/poke (show "poke\n"; store accepts
- * anything). There is no VFIO: probe and remove only sleep and count.
+ * anything). There is no VFIO: probe and remove only sleep and count. The read-only
+ * parameters probes and removes are the counts of successful probes and of removes
+ * since the load, and the unload logs both ("mdev_test_vendor: unloaded after N
+ * probes and M removes"), so a test sees that each bound mdev was removed exactly
+ * once, also after the module is gone.
  */
 #include <linux/delay.h>
 #include <linux/device.h>
@@ -46,6 +50,19 @@ module_param(fail_probe, int, 0644);
 
 #define NAME "mdev_test"
 
+static atomic_t probes, removes;
+
+static int counter_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%d\n", atomic_read((atomic_t *)kp->arg));
+}
+
+static const struct kernel_param_ops counter_ops = {
+	.get = counter_get,
+};
+module_param_cb(probes, &counter_ops, &probes, 0444);
+module_param_cb(removes, &counter_ops, &removes, 0444);
+
 static atomic_t free_instances;
 static struct class *test_class;
 static struct device *test_dev;
@@ -62,6 +79,7 @@ static int test_probe(struct mdev_device *mdev)
 		return -abs(fail_probe);
 	if (with_get_available && atomic_dec_if_positive(&free_instances) < 0)
 		return -ENOSPC;
+	atomic_inc(&probes);
 	return 0;
 }
 
@@ -70,6 +88,7 @@ static void test_remove(struct mdev_device *mdev)
 	msleep(remove_delay_ms);
 	if (with_get_available)
 		atomic_inc(&free_instances);
+	atomic_inc(&removes);
 }
 
 static unsigned int test_get_available(struct mdev_type *mtype)
@@ -210,6 +229,8 @@ static void __exit test_exit(void)
 	device_unregister(test_dev);
 	class_destroy(test_class);
 	mdev_unregister_driver(&test_driver);
+	pr_info("mdev_test_vendor: unloaded after %d probes and %d removes\n",
+		atomic_read(&probes), atomic_read(&removes));
 }
 
 module_init(test_init);

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! Removing an mdev, or unloading its vendor driver, while a client (a VMM, in
-//! real life) has it open through VFIO.
+//! Removing an mdev, unbinding it from its driver, or unloading its vendor driver,
+//! while a client (a VMM, in real life) has it open through VFIO.
 //!
 //! What the reference does (drivers/vfio/vfio_main.c, 7.3): the driver's remove
 //! calls `vfio_unregister_group_dev` (mtty.c 1390-1396), which unpublishes the
@@ -13,6 +13,11 @@
 //! takes a reference on its driver's module, and delete_module(2) fails with
 //! EWOULDBLOCK (EAGAIN) while the module has users, with or without O_NONBLOCK
 //! (try_stop_module, kernel/module/main.c).
+//!
+//! An unbind (`echo UUID > /sys/bus/mdev/drivers/<driver>/unbind`) runs the same
+//! driver remove, under the mdev's device lock only (drivers/base/bus.c
+//! unbind_store, device_driver_detach), so it waits for the client the same way;
+//! the mdev then stays, unbound, until it is removed.
 
 use std::sync::mpsc;
 use std::thread;
@@ -51,6 +56,11 @@ pub const TESTS: &[Test] = &[
         name: "remove_with_only_group_open",
         ifaces: GROUP,
         run: remove_with_only_group_open,
+    },
+    Test {
+        name: "unbind_while_open",
+        ifaces: BOTH,
+        run: unbind_while_open,
     },
     Test {
         name: "unload_while_open",
@@ -221,6 +231,130 @@ fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
     );
     Reporter::diag(&format!(
         "remove blocked {:.1} s while open ({}), returned {} ms after the close",
+        closed.duration_since(started).as_secs_f64(),
+        if ctx.p.has_request {
+            "REQ signalled"
+        } else {
+            "no request callback"
+        },
+        done.saturating_duration_since(closed).as_millis()
+    ));
+    Ok(())
+}
+
+/// Writing the mdev's UUID to its driver's `unbind` while the device is open blocks
+/// until the client closes it, like `remove`, with the client asked through `request`
+/// when the driver has one; other mdevs of the same parent and other parents are
+/// created and removed meanwhile. After the close the mdev is still listed, unbound
+/// and without its VFIO device, and the driver's resources are back (mtty's ports,
+/// given back at its VFIO release); `bind` is refused with ENODEV; `remove` removes it.
+fn unbind_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let dir = fixture::mdev_dir(&m.uuid);
+    let driver = std::fs::read_link(dir.join("driver"))
+        .ok()
+        .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .ok_or_else(|| Fail::Fail(format!("{}/driver: no driver link", dir.display())))?;
+    let drv_dir = std::path::Path::new("/sys/bus/mdev/drivers").join(&driver);
+    let o = vfio::open(&m, iface)?;
+    let req = if ctx.p.has_request {
+        let e = EventFd::new().or_fail("eventfd")?;
+        o.dev
+            .set_eventfd(VFIO_PCI_REQ_IRQ_INDEX, e.raw())
+            .or_fail("SET_IRQS REQ eventfd")?;
+        Some(e)
+    } else {
+        None
+    };
+    let p = Port::new(&o.dev, 0)?;
+    p.wr(UART_SCR, 0x5a)?;
+    let (uuid, unbind) = (m.uuid.clone(), drv_dir.join("unbind"));
+    let started = Instant::now();
+    let unbinding = background(move || {
+        (
+            fixture::write_attr(&unbind, uuid.as_bytes()),
+            Instant::now(),
+        )
+    });
+
+    if let Some(e) = &req {
+        check!(
+            e.wait(PROMPT).is_some(),
+            "the REQ eventfd was not signalled within {} s of the unbind",
+            PROMPT.as_secs()
+        );
+    }
+    wait_unpublished(&m)?;
+    thread::sleep(BLOCKED);
+    if let Ok((r, _)) = unbinding.try_recv() {
+        return Err(Fail::Fail(format!(
+            "unbind returned {r:?} while the device was open"
+        )));
+    }
+    p.expect(UART_SCR, 0x5a, "while the device's unbind waits")?;
+    let avail = ctx.vendor.available(ctx.p.type_1port)?;
+    check!(
+        avail + 1 == ctx.baseline[0],
+        "available_instances of {} is {avail} while its unbound mdev is still open, want {}",
+        ctx.p.type_1port,
+        ctx.baseline[0] - 1
+    );
+    // The unbind holds this mdev's device lock, not the parent's gate: the parent
+    // creates and removes other mdevs.
+    let other = ctx.create(2)?;
+    other.remove().map_err(Fail::Fail)?;
+    other_parent_works(ctx)?;
+    if let Ok((r, _)) = unbinding.try_recv() {
+        return Err(Fail::Fail(format!(
+            "unbind returned {r:?} while the device was open"
+        )));
+    }
+
+    let closed = Instant::now();
+    drop(o);
+    drop(req);
+    let (r, done) = unbinding.recv_timeout(PROMPT).map_err(|_| {
+        Fail::Fail(format!(
+            "unbind did not return within {} s of closing the device",
+            PROMPT.as_secs()
+        ))
+    })?;
+    check!(
+        r == Ok(m.uuid.len()),
+        "unbind after closing the device: {r:?}, want Ok({})",
+        m.uuid.len()
+    );
+    check!(m.exists(), "{} is gone after the unbind", m.uuid);
+    check!(
+        !dir.join("driver").exists() && !dir.join("vfio-dev").exists(),
+        "{} still has a driver or a VFIO device after the unbind",
+        m.uuid
+    );
+    check!(
+        dir.join("remove").exists(),
+        "{} lost its remove file",
+        m.uuid
+    );
+    // The ports come back with the VFIO device's release, after the last close.
+    let mut avail = ctx.vendor.available(ctx.p.type_1port)?;
+    while avail != ctx.baseline[0] && closed.elapsed() < PROMPT {
+        thread::sleep(Duration::from_millis(20));
+        avail = ctx.vendor.available(ctx.p.type_1port)?;
+    }
+    check!(
+        avail == ctx.baseline[0],
+        "available_instances of {} is {avail} after the unbind and the close, want {}",
+        ctx.p.type_1port,
+        ctx.baseline[0]
+    );
+    check_errno!(
+        fixture::write_attr(&drv_dir.join("bind"), m.uuid.as_bytes()),
+        Errno::ENODEV,
+        "bind after the unbind"
+    );
+    m.remove().map_err(Fail::Fail)?;
+    Reporter::diag(&format!(
+        "unbind blocked {:.1} s while open ({}), returned {} ms after the close",
         closed.duration_since(started).as_secs_f64(),
         if ctx.p.has_request {
             "REQ signalled"
