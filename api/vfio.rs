@@ -1324,6 +1324,51 @@ extern "C" fn log_read_and_clear(
     0
 }
 
+/// What the layer does on an arc, besides calling [`Driver::migration_arc`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ArcKind {
+    /// Nothing else.
+    Plain,
+    /// RESUMING -> STOP: loads the stream written, ends the resume file.
+    Load,
+    /// Leaves PRE_COPY(_P2P) or STOP_COPY for a state without data: ends the save
+    /// file.
+    EndSave,
+    /// Enters PRE_COPY(_P2P) or STOP_COPY from a state without data: opens a save
+    /// file.
+    OpenSave,
+    /// PRE_COPY(_P2P) -> STOP_COPY: appends the rest of the state to the save file.
+    ContinueSave,
+    /// STOP -> RESUMING: opens a resume file.
+    OpenResume,
+}
+
+/// The arcs `vfio_mig_get_next_state()` yields, for any of the flag sets
+/// [`Adapter::MIG_OPS`] accepts (its table in `drivers/vfio/vfio_main.c`, with the
+/// states a flag set lacks skipped over); `None` for any other pair. The KUnit test
+/// below walks the core's function for every flag set and pair of states.
+fn arc_kind(cur: MigState, next: MigState) -> Option<ArcKind> {
+    use MigState::*;
+    Some(match (cur, next) {
+        (Running, RunningP2p)
+        | (RunningP2p, Running)
+        | (RunningP2p, Stop)
+        | (PreCopy, PreCopyP2p)
+        | (PreCopyP2p, PreCopy)
+        | (Stop, RunningP2p)
+        // Without P2P.
+        | (Running, Stop)
+        | (Stop, Running) => ArcKind::Plain,
+        (Resuming, Stop) => ArcKind::Load,
+        (PreCopy, Running) | (PreCopyP2p, RunningP2p) | (StopCopy, Stop) => ArcKind::EndSave,
+        (Running, PreCopy) | (RunningP2p, PreCopyP2p) | (Stop, StopCopy) => ArcKind::OpenSave,
+        // `PreCopy -> StopCopy` without P2P.
+        (PreCopyP2p, StopCopy) | (PreCopy, StopCopy) => ArcKind::ContinueSave,
+        (Stop, Resuming) => ArcKind::OpenResume,
+        _ => return None,
+    })
+}
+
 impl<T: Driver> Adapter<T> {
     const MIG_OPS: ffi::vfio_migration_ops = {
         assert!(
@@ -1414,19 +1459,13 @@ impl<T: Driver> Adapter<T> {
         ctl: &mut MigCtl,
         next: MigState,
     ) -> Result<Option<NewFile>> {
-        use MigState::*;
         let cur = ctl.state;
-        match (cur, next) {
-            (Running, RunningP2p)
-            | (RunningP2p, Running)
-            | (RunningP2p, Stop)
-            | (PreCopy, PreCopyP2p)
-            | (PreCopyP2p, PreCopy)
-            | (Stop, RunningP2p) => {
+        match arc_kind(cur, next).ok_or(EINVAL)? {
+            ArcKind::Plain => {
                 data.migration_arc(cur, next)?;
                 Ok(None)
             }
-            (Resuming, Stop) => {
+            ArcKind::Load => {
                 {
                     let resume = ctl.resume.as_ref().ok_or(EINVAL)?;
                     let s = resume.stream.inner.lock();
@@ -1436,15 +1475,15 @@ impl<T: Driver> Adapter<T> {
                 ctl.resume = None;
                 Ok(None)
             }
-            (PreCopy, Running) | (PreCopyP2p, RunningP2p) | (StopCopy, Stop) => {
+            ArcKind::EndSave => {
                 data.migration_arc(cur, next)?;
                 ctl.save = None;
                 Ok(None)
             }
-            (Running, PreCopy) | (RunningP2p, PreCopyP2p) | (Stop, StopCopy) => {
+            ArcKind::OpenSave => {
                 data.migration_arc(cur, next)?;
                 let mut bytes = data.migration_save_initial()?;
-                let phase = if next == StopCopy {
+                let phase = if next == MigState::StopCopy {
                     bytes.extend_from_slice(&data.migration_save()?, GFP_KERNEL)?;
                     Phase::StopCopy
                 } else {
@@ -1456,7 +1495,7 @@ impl<T: Driver> Adapter<T> {
                 ctl.save = Some(file);
                 Ok(Some(new))
             }
-            (PreCopyP2p, StopCopy) => {
+            ArcKind::ContinueSave => {
                 data.migration_arc(cur, next)?;
                 let more = data.migration_save()?;
                 let save = ctl.save.as_ref().ok_or(EINVAL)?;
@@ -1466,7 +1505,7 @@ impl<T: Driver> Adapter<T> {
                 // The data file opened in PRE_COPY carries on.
                 Ok(None)
             }
-            (Stop, Resuming) => {
+            ArcKind::OpenResume => {
                 data.migration_arc(cur, next)?;
                 let stream = unsafe {
                     // SAFETY: Live (caller).
@@ -1482,8 +1521,6 @@ impl<T: Driver> Adapter<T> {
                 ctl.resume = Some(stream);
                 Ok(Some(new))
             }
-            // `vfio_mig_get_next_state()` gives no other arc.
-            _ => Err(EINVAL),
         }
     }
 
@@ -1514,5 +1551,91 @@ impl<T: Driver> Adapter<T> {
             unsafe { *size = c_ulong::try_from(n).map_err(|_| EOVERFLOW)? };
             Ok(0)
         })
+    }
+}
+
+#[kunit_tests(mtty_rs_vfio_migration)]
+mod tests {
+    use super::*;
+    use kernel::alloc::flags::__GFP_ZERO;
+
+    const ALL: [MigState; 8] = [
+        MigState::Error,
+        MigState::Stop,
+        MigState::Running,
+        MigState::StopCopy,
+        MigState::Resuming,
+        MigState::RunningP2p,
+        MigState::PreCopy,
+        MigState::PreCopyP2p,
+    ];
+
+    /// For every flag set `Adapter::MIG_OPS` accepts and every pair of states the set
+    /// supports, walks the kernel's `vfio_mig_get_next_state()` from one to the
+    /// other and checks that `arc_kind` (so `Adapter::step`) takes every arc it gives.
+    #[test]
+    fn every_arc_of_the_core() -> Result {
+        let p2p = MIGRATION_P2P;
+        let pre = MIGRATION_PRE_COPY;
+        let mut arcs = 0u32;
+        for flags in [0, p2p, pre, p2p | pre] {
+            let flags = MIGRATION_STOP_COPY | flags;
+            // The function only reads `migration_flags`.
+            let vdev = KBox::<ffi::vfio_device>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+            // SAFETY: All-zero is a valid `vfio_device` (a C struct of integers and
+            // pointers), and the allocation was zeroed.
+            let mut vdev = unsafe { vdev.assume_init() };
+            vdev.migration_flags = flags;
+            let vdev = &raw mut *vdev;
+            let next_of = |cur: MigState, new: MigState| -> Result<MigState> {
+                let mut next: ffi::vfio_device_mig_state = 0;
+                // SAFETY: `vdev` is valid for the call; `cur` is a state of `flags` (the
+                // function WARNs otherwise), `next` is valid for the call.
+                to_result(unsafe {
+                    ffi::vfio_mig_get_next_state(vdev, cur as u32, new as u32, &mut next)
+                })?;
+                MigState::from_raw(next)
+            };
+            // A state is of `flags` if the core walks to it from RUNNING (always of
+            // them): it refuses the others as targets with `EINVAL`, without a WARN.
+            let mut states = KVec::new();
+            for s in ALL {
+                if next_of(MigState::Running, s).is_ok() {
+                    states.push(s, GFP_KERNEL)?;
+                }
+            }
+            // STOP, RUNNING, STOP_COPY, RESUMING, then one each for P2P and PRE_COPY,
+            // and PRE_COPY_P2P with both.
+            let want = 4
+                + usize::from(flags & p2p != 0)
+                + usize::from(flags & pre != 0)
+                + usize::from(flags & (p2p | pre) == p2p | pre);
+            assert_eq!(states.len(), want);
+            for &from in states.iter() {
+                for &to in states.iter() {
+                    let mut cur = from;
+                    let mut steps = 0;
+                    while cur != to {
+                        let next = next_of(cur, to);
+                        // STOP_COPY -> PRE_COPY(_P2P) is blocked.
+                        if cur == MigState::StopCopy
+                            && matches!(to, MigState::PreCopy | MigState::PreCopyP2p)
+                        {
+                            assert!(next.is_err());
+                            break;
+                        }
+                        let next = next?;
+                        assert!(arc_kind(cur, next).is_some());
+                        arcs += 1;
+                        cur = next;
+                        steps += 1;
+                        assert!(steps < ALL.len());
+                    }
+                }
+            }
+        }
+        // The walks did take arcs.
+        assert!(arcs > 0);
+        Ok(())
     }
 }
