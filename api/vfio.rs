@@ -423,8 +423,11 @@ impl<T: Driver> Deref for Device<T> {
 /// driver (after the driver's `remove`), which waits until every user has closed the
 /// VFIO device, asking them through [`Driver::request`] meanwhile. So no VFIO callback
 /// runs once `dev` is unbound, and the device cannot outlive the binding it needs
-/// (the VFIO core reads the parent's driver at every open). A device that already has
-/// an IOMMU group (a second registration) is refused with `EBUSY`.
+/// (the VFIO core reads the parent's driver at every open). A migration data file
+/// that userspace keeps open holds no reference on the device: it is disabled (its
+/// accesses `ENODEV`) when the device is closed, so it delays neither the
+/// unregistration nor the release of the device and its data. A device that already
+/// has an IOMMU group (a second registration) is refused with `EBUSY`.
 pub(crate) fn register<T: Driver>(
     dev: &device::Device<device::Core<'_>>,
     init: impl PinInit<T, Error>,
@@ -981,44 +984,39 @@ struct Stream {
     #[pin]
     inner: Mutex<StreamInner>,
     /// The device, for `precopy_info_v2`.
-    vdev: VdevRef,
+    vdev: VdevPtr,
 }
 
-/// A reference on a `vfio_device` (its `struct device`).
+/// The `vfio_device` of a data file, holding no reference on it, so that a file
+/// userspace keeps open does not keep the device (and its mdev, its UUID, its
+/// resources) alive once it is closed.
 ///
 /// # Invariants
 ///
-/// `0` is a `vfio_device` this object holds a reference on.
-struct VdevRef(NonNull<ffi::vfio_device>);
+/// `0` points to the `vfio_device` the file was opened for, which stays open (so
+/// registered and allocated) as long as the phase of the stream holding this is not
+/// [`Phase::Disabled`]: the layer disables every data file of a device (under the
+/// stream's mutex, in [`MigCtl::reset`]) before `close_device` returns, and a
+/// disabled file is never enabled again.
+struct VdevPtr(NonNull<ffi::vfio_device>);
 
-// SAFETY: A device reference can be used and dropped from any thread.
-unsafe impl Send for VdevRef {}
-// SAFETY: Only `precopy_info_v2` is read through it.
-unsafe impl Sync for VdevRef {}
+// SAFETY: Only `precopy_info_v2` is read through it, under the conditions of
+// `precopy_info_v2`, from any thread.
+unsafe impl Send for VdevPtr {}
+// SAFETY: As above.
+unsafe impl Sync for VdevPtr {}
 
-impl VdevRef {
+impl VdevPtr {
+    /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2`.
+    ///
     /// # Safety
     ///
-    /// `vdev` must be a live `vfio_device`.
-    unsafe fn new(vdev: *mut ffi::vfio_device) -> Result<VdevRef> {
-        // SAFETY: Live (caller).
-        unsafe { bindings::get_device(&raw mut (*vdev).device) };
-        // INVARIANT: The reference was just taken.
-        NonNull::new(vdev).map(VdevRef).ok_or(EINVAL)
-    }
-
-    /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2`.
-    fn precopy_info_v2(&self) -> bool {
-        // SAFETY: Live (type invariant). The core sets the byte without a lock, as the
-        // C drivers read it.
+    /// The caller holds the mutex of the stream holding `self` and saw a phase other
+    /// than [`Phase::Disabled`] under it.
+    unsafe fn precopy_info_v2(&self) -> bool {
+        // SAFETY: The device is open (type invariant, caller). The core sets the byte
+        // without a lock, as the C drivers read it.
         unsafe { core::ptr::read_volatile(&raw const (*self.0.as_ptr()).precopy_info_v2) != 0 }
-    }
-}
-
-impl Drop for VdevRef {
-    fn drop(&mut self) {
-        // SAFETY: Pairs with the reference `new` took.
-        unsafe { bindings::put_device(&raw mut (*self.0.as_ptr()).device) };
     }
 }
 
@@ -1084,13 +1082,17 @@ impl Stream {
         if (u32_at(&info, 0) as usize) < PRECOPY_INFO_MINSZ {
             return Err(EINVAL);
         }
-        if self.vdev.precopy_info_v2() {
-            put_u32(&mut info, 4, 0);
-        }
         let initial = {
             let s = self.inner.lock();
-            if s.phase != Phase::PreCopy {
-                return Err(EINVAL);
+            match s.phase {
+                // As mtty's disabled file.
+                Phase::Disabled => return Err(ENODEV),
+                Phase::PreCopy => {}
+                Phase::StopCopy | Phase::Resuming => return Err(EINVAL),
+            }
+            // SAFETY: Under the stream's mutex, in PRE_COPY.
+            if unsafe { self.vdev.precopy_info_v2() } {
+                put_u32(&mut info, 4, 0);
             }
             s.data.len().saturating_sub(s.pos)
         };
@@ -1132,7 +1134,8 @@ impl StreamFile {
     ///
     /// # Safety
     ///
-    /// `vdev` must be a live `vfio_device`.
+    /// `vdev` must be an open `vfio_device`, and the result must be kept in its
+    /// [`MigCtl`] (which disables it before the device is closed) or dropped.
     unsafe fn new(
         vdev: *mut ffi::vfio_device,
         name: &'static CStr,
@@ -1148,8 +1151,9 @@ impl StreamFile {
                     pos: 0,
                     limit,
                 }),
-                // SAFETY: Live (caller).
-                vdev: unsafe { VdevRef::new(vdev)? },
+                // INVARIANT: The device is open (caller) and the phase is not
+                // `Disabled`; whoever ends it disables the file first.
+                vdev: VdevPtr(NonNull::new(vdev).ok_or(EINVAL)?),
             }? Error),
             GFP_KERNEL,
         )?;
@@ -1489,7 +1493,7 @@ impl<T: Driver> Adapter<T> {
                 } else {
                     Phase::PreCopy
                 };
-                // SAFETY: Live (caller).
+                // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                 let file = unsafe { StreamFile::new(vdev, T::NAME, phase, bytes, 0)? };
                 let new = file.new_ref();
                 ctl.save = Some(file);
@@ -1508,7 +1512,7 @@ impl<T: Driver> Adapter<T> {
             ArcKind::OpenResume => {
                 data.migration_arc(cur, next)?;
                 let stream = unsafe {
-                    // SAFETY: Live (caller).
+                    // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                     StreamFile::new(
                         vdev,
                         T::NAME,
