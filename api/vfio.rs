@@ -290,9 +290,20 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     const MIGRATION_STREAM_MAX: usize = 0;
 
     /// The device goes from `from` to `to`, one arc `vfio_mig_get_next_state()`
-    /// allows (called before the layer saves the device for that arc, and after a
-    /// successful [`Driver::migration_load`]). An error leaves the device in `from`.
-    /// Called with the layer's migration lock held.
+    /// allows. Called with the layer's migration lock held.
+    ///
+    /// The layer calls it once everything of the arc that can fail is done: the save
+    /// data read ([`Driver::migration_save_initial`], and on STOP -> STOP_COPY
+    /// [`Driver::migration_save`], the device being stopped already), the data file
+    /// made, the stream loaded on RESUMING -> STOP ([`Driver::migration_load`]). An
+    /// error must leave the device in `from`; the layer then stays there too (what
+    /// `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` reports), dropping any file it made.
+    /// Two cases differ: on PRE_COPY(_P2P) -> STOP_COPY, this stops the device before
+    /// the layer asks for [`Driver::migration_save`], and on RESUMING -> STOP the
+    /// device has loaded the stream: if that save or its buffer fails, or this fails
+    /// on RESUMING -> STOP, the layer goes to ERROR (as the uAPI allows), with no
+    /// data file, refusing every change of state until `VFIO_DEVICE_RESET` or a
+    /// close takes it back to RUNNING.
     fn migration_arc(&self, _from: MigState, _to: MigState) -> Result {
         Ok(())
     }
@@ -952,6 +963,18 @@ impl MigCtl {
         self.save = None;
         self.resume = None;
     }
+
+    /// After the driver took an arc, `res` is what the layer did next: on error, the
+    /// device is in ERROR (the driver and the layer disagree), with no data file,
+    /// until a reset or close; returns `res`.
+    fn fail_unless(&mut self, res: Result) -> Result {
+        if res.is_err() {
+            self.state = MigState::Error;
+            self.save = None;
+            self.resume = None;
+        }
+        res
+    }
 }
 
 /// What a data file is for, and where it is.
@@ -1432,6 +1455,10 @@ impl<T: Driver> Adapter<T> {
         new: u32,
     ) -> Result<Option<NewFile>> {
         let mut ret = None;
+        // ERROR is left only by a reset (`vfio_mig_get_next_state()` WARNs on it).
+        if ctl.state == MigState::Error {
+            return Err(EINVAL);
+        }
         // CAST: The enum's values.
         while ctl.state as u32 != new {
             let mut next: ffi::vfio_device_mig_state = 0;
@@ -1452,7 +1479,10 @@ impl<T: Driver> Adapter<T> {
         Ok(ret)
     }
 
-    /// One arc, as `mtty_step_state()`.
+    /// One arc, as `mtty_step_state()`. What can fail is done before the driver's
+    /// arc, so that an error leaves the driver and the layer in the current state;
+    /// where that cannot be (the arc must come first), a failure after the arc puts
+    /// the layer in ERROR (see [`Driver::migration_arc`]).
     ///
     /// # Safety
     ///
@@ -1475,7 +1505,9 @@ impl<T: Driver> Adapter<T> {
                     let s = resume.stream.inner.lock();
                     data.migration_load(&s.data)?;
                 }
-                data.migration_arc(cur, next)?;
+                // The device holds the stream loaded: if it cannot stop, it is in
+                // neither state.
+                ctl.fail_unless(data.migration_arc(cur, next))?;
                 ctl.resume = None;
                 Ok(None)
             }
@@ -1485,7 +1517,8 @@ impl<T: Driver> Adapter<T> {
                 Ok(None)
             }
             ArcKind::OpenSave => {
-                data.migration_arc(cur, next)?;
+                // The initial data, and in STOP_COPY the state of the device, stopped
+                // already (STOP -> STOP_COPY), are read before the arc.
                 let mut bytes = data.migration_save_initial()?;
                 let phase = if next == MigState::StopCopy {
                     bytes.extend_from_slice(&data.migration_save()?, GFP_KERNEL)?;
@@ -1495,22 +1528,32 @@ impl<T: Driver> Adapter<T> {
                 };
                 // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                 let file = unsafe { StreamFile::new(vdev, T::NAME, phase, bytes, 0)? };
+                // On error, the file is dropped unused.
+                data.migration_arc(cur, next)?;
                 let new = file.new_ref();
                 ctl.save = Some(file);
                 Ok(Some(new))
             }
             ArcKind::ContinueSave => {
+                if ctl.save.is_none() {
+                    return Err(EINVAL);
+                }
+                // The arc stops the device, which `migration_save` then reads.
                 data.migration_arc(cur, next)?;
-                let more = data.migration_save()?;
-                let save = ctl.save.as_ref().ok_or(EINVAL)?;
-                let mut s = save.stream.inner.lock();
-                s.data.extend_from_slice(&more, GFP_KERNEL)?;
-                s.phase = Phase::StopCopy;
+                let append = || -> Result {
+                    let more = data.migration_save()?;
+                    let save = ctl.save.as_ref().ok_or(EINVAL)?;
+                    let mut s = save.stream.inner.lock();
+                    s.data.extend_from_slice(&more, GFP_KERNEL)?;
+                    s.phase = Phase::StopCopy;
+                    Ok(())
+                };
+                let res = append();
+                ctl.fail_unless(res)?;
                 // The data file opened in PRE_COPY carries on.
                 Ok(None)
             }
             ArcKind::OpenResume => {
-                data.migration_arc(cur, next)?;
                 let stream = unsafe {
                     // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                     StreamFile::new(
@@ -1521,6 +1564,8 @@ impl<T: Driver> Adapter<T> {
                         T::MIGRATION_STREAM_MAX,
                     )?
                 };
+                // On error, the file is dropped unused.
+                data.migration_arc(cur, next)?;
                 let new = stream.new_ref();
                 ctl.resume = Some(stream);
                 Ok(Some(new))
