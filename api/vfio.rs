@@ -263,7 +263,9 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// `VFIO_DEVICE_SET_IRQS`, validated against [`Driver::irq_info`].
     fn set_irqs(&self, set: IrqSet) -> Result;
 
-    /// `VFIO_DEVICE_RESET`.
+    /// `VFIO_DEVICE_RESET`. Called with the layer's migration lock held (see the
+    /// "Migration" section of this file), so that it never runs during a change of
+    /// migration state.
     fn reset(&self) -> Result;
 
     /// The device is being unregistered while users still hold it open: ask them to
@@ -762,11 +764,17 @@ impl<T: Driver> Adapter<T> {
     unsafe extern "C" fn ioctl(vdev: *mut ffi::vfio_device, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: As in `open_device`.
         let data = unsafe { Device::<T>::from_vdev(vdev) };
-        if cmd == VFIO_DEVICE_RESET {
-            // A reset ends migration, as in mtty: RUNNING, the data files disabled.
+        // A reset ends migration, as in mtty: RUNNING, the data files disabled. The
+        // lock is held across the driver's reset, so that no change of migration
+        // state (which saves or loads the device) runs in between.
+        let _mig = if cmd == VFIO_DEVICE_RESET {
             // SAFETY: As in `open_device`.
-            unsafe { Device::<T>::mig_of(vdev) }.lock().reset();
-        }
+            let mut ctl = unsafe { Device::<T>::mig_of(vdev) }.lock();
+            ctl.reset();
+            Some(ctl)
+        } else {
+            None
+        };
         // CAST: Results are errnos or 0.
         from_result(|| Self::dispatch(data, cmd, arg).map(|()| 0)) as c_long
     }
@@ -797,6 +805,7 @@ impl<T: Driver> Adapter<T> {
                 write_arg(arg, &info)
             }
             VFIO_DEVICE_SET_IRQS => Self::set_irqs(data, arg),
+            // Under the migration lock (`ioctl`).
             VFIO_DEVICE_RESET => data.reset(),
             _ => Err(ENOTTY),
         }
@@ -888,7 +897,8 @@ impl<T: Driver> Adapter<T> {
 // freed) as soon as its state is left, the device is reset or closed; userspace may
 // keep it open as long as it likes. The driver only produces and checks bytes
 // (`Driver::migration_save*`, `Driver::migration_load`). Lock order: the migration
-// mutex, then a file's mutex, then whatever the driver takes in those callbacks.
+// mutex, then a file's mutex, then whatever the driver takes in those callbacks and
+// in `Driver::reset` (called under the migration mutex).
 //
 // The devices of this layer do no DMA (it offers no way to pin or access guest
 // memory), so nothing is ever dirty: the layer answers `vfio_log_ops` with an empty

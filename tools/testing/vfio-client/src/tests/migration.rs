@@ -72,6 +72,11 @@ pub const TESTS: &[Test] = &[
         run: migration_remove_with_stream_open,
     },
     Test {
+        name: "migration_reset_disables_files",
+        ifaces: BOTH,
+        run: migration_reset_disables_files,
+    },
+    Test {
         name: "migration_stale_file_frees_device",
         ifaces: BOTH,
         run: migration_stale_file_frees_device,
@@ -833,5 +838,50 @@ fn migration_stale_file_frees_device(ctx: &Ctx, iface: Iface) -> TestResult {
              pointer to the mdev's state that mtty_release_dev() freed"
         );
     }
+    Ok(())
+}
+
+/// `VFIO_DEVICE_RESET` ends migration (mtty_reset() and mtty_state_mutex_unlock(),
+/// mtty.c 1398-1412): an open save file (STOP_COPY) or resume file (RESUMING)
+/// is disabled, its reads or writes ENODEV, and the device is RUNNING.
+fn migration_reset_disables_files(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let o = vfio::open(&m, iface)?;
+    let save_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_STOP_COPY, "RUNNING -> STOP_COPY")?.ok_or("no data file")?;
+    let n = read_fd(save_fd.as_raw_fd(), &mut [0u8; 4]).or_fail("read 4 bytes")?;
+    check_eq!(n, 4, "read 4 bytes");
+    o.dev.reset().or_fail("RESET in STOP_COPY")?;
+    check_errno!(
+        read_fd(save_fd.as_raw_fd(), &mut [0u8; 4]),
+        Errno(libc::ENODEV),
+        "read of the save file after RESET"
+    );
+    check_eq!(
+        state_name(get_state(&o.dev).or_fail("GET state")?),
+        "RUNNING",
+        "state after RESET in STOP_COPY"
+    );
+    let resume_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_RESUMING, "RUNNING -> RESUMING")?.ok_or("no data file")?;
+    check_eq!(
+        write_fd(resume_fd.as_raw_fd(), &[0u8; 4]).or_fail("write 4 bytes")?,
+        4,
+        "write 4 bytes"
+    );
+    o.dev.reset().or_fail("RESET in RESUMING")?;
+    check_errno!(
+        write_fd(resume_fd.as_raw_fd(), &[0u8; 4]),
+        Errno(libc::ENODEV),
+        "write to the resume file after RESET"
+    );
+    check_eq!(
+        state_name(get_state(&o.dev).or_fail("GET state")?),
+        "RUNNING",
+        "state after RESET in RESUMING"
+    );
+    Port::new(&o.dev, 0)?.loop_back(b"after reset")?;
+    drop((save_fd, resume_fd, o));
+    m.remove()?;
     Ok(())
 }
