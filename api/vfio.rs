@@ -1308,11 +1308,15 @@ unsafe extern "C" fn stream_release(
     0
 }
 
-/// The ops of a save file: read-only, with `VFIO_MIG_GET_PRECOPY_INFO`.
+/// The ops of a save file: read-only, with `VFIO_MIG_GET_PRECOPY_INFO` (its argument
+/// is a pointer: `compat_ptr_ioctl`, as mtty and mlx5). No `poll`, as mtty's and
+/// mlx5's: reads never block (the data is there, or the end, ENOMSG in PRE_COPY).
 const SAVE_FOPS: bindings::file_operations = bindings::file_operations {
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
     read: Some(stream_read),
     unlocked_ioctl: Some(stream_ioctl),
+    // `None` without `CONFIG_COMPAT`.
+    compat_ioctl: bindings::compat_ptr_ioctl,
     release: Some(stream_release),
     // SAFETY: All-zero is a valid `file_operations` (no ops).
     ..unsafe { MaybeUninit::zeroed().assume_init() }
