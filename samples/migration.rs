@@ -19,8 +19,9 @@
 //! ```
 //!
 //! A stream of another type or version, with flags, truncated, too long, with a bad
-//! checksum or describing a state no port can be in is `EINVAL`, and the device is
-//! left as it was. The eventfds and which interrupt is enabled are not carried: they
+//! checksum, or describing a state no port or config space can be in
+//! ([`Uart::restore`], [`Config::restore`]) is `EINVAL`, and the device is left as
+//! it was. The eventfds and which interrupt is enabled are not carried: they
 //! belong to the VMM, which sets them up on the target.
 
 use kernel::prelude::*;
@@ -163,6 +164,16 @@ mod tests {
         Ok(s)
     }
 
+    /// `s` with its payload changed by `f` and its checksum recomputed.
+    fn forge(s: &[u8], f: impl FnOnce(&mut [u8])) -> Result<KVec<u8>> {
+        let mut c = KVec::new();
+        c.extend_from_slice(s, GFP_KERNEL)?;
+        f(&mut c[HEADER_SIZE..]);
+        let sum = fnv1a(&[&c[..INITIAL_SIZE + 4], &c[HEADER_SIZE..]]).to_le_bytes();
+        c[INITIAL_SIZE + 4..HEADER_SIZE].copy_from_slice(&sum);
+        Ok(c)
+    }
+
     #[test]
     fn round_trip() -> Result {
         for ports in [1, 2] {
@@ -183,6 +194,16 @@ mod tests {
         for n in 0..s.len() {
             assert!(parse(1, &s[..n]).is_err());
         }
+        // Forged with no change: taken (so what follows fails for its change).
+        assert!(parse(1, &forge(&s, |_| {})?).is_ok());
+        // A read-only byte of the config space changed, the checksum recomputed.
+        for at in [0x00, 0x0b, 0x2c, 0x3d, 0x60] {
+            assert!(parse(1, &forge(&s, |p| p[at] ^= 0x10)?).is_err());
+        }
+        // The BAR of the port without its I/O bit, with the checksum recomputed.
+        assert!(parse(1, &forge(&s, |p| p[0x10] &= !1)?).is_err());
+        // What the guest can write, with the checksum recomputed, loads.
+        assert!(parse(1, &forge(&s, |p| p[0x3c] = 5)?).is_ok());
         // Any byte changed.
         for i in 0..s.len() {
             let mut c = KVec::new();
