@@ -284,7 +284,8 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 
     /// The `VFIO_MIGRATION_*` flags the device supports; 0 (the default): none, and
     /// `VFIO_DEVICE_FEATURE_MIGRATION` is `ENOTTY`. Otherwise it includes
-    /// [`MIGRATION_STOP_COPY`].
+    /// [`MIGRATION_STOP_COPY`]; with [`MIGRATION_PRE_COPY`], the driver implements
+    /// [`Driver::migration_save_initial`] (checked at build time).
     const MIGRATION: u32 = 0;
 
     /// The largest stream [`Driver::migration_load`] accepts, in bytes: a write to a
@@ -1096,7 +1097,8 @@ impl Stream {
         if end > s.limit {
             return Err(EFBIG);
         }
-        s.data.resize(end, 0, GFP_KERNEL)?;
+        // Charged to the writer's memory cgroup, as the in-tree drivers' buffers.
+        s.data.resize(end, 0, GFP_KERNEL_ACCOUNT)?;
         let res = input.read_slice(s.data.get_mut(old..end).ok_or(EINVAL)?);
         if let Err(e) = res {
             s.data.truncate(old);
@@ -1188,7 +1190,7 @@ impl StreamFile {
                 // `Disabled`; whoever ends it disables the file first.
                 vdev: VdevPtr(NonNull::new(vdev).ok_or(EINVAL)?),
             }? Error),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         let (fops, flags) = if phase == Phase::Resuming {
             (&RESUME_FOPS, bindings::O_WRONLY)
@@ -1420,6 +1422,7 @@ impl<T: Driver> Adapter<T> {
                     && T::HAS_MIGRATION_SAVE
                     && T::HAS_MIGRATION_LOAD
                     && T::HAS_MIGRATION_DATA_SIZE
+                    && (T::MIGRATION & MIGRATION_PRE_COPY == 0 || T::HAS_MIGRATION_SAVE_INITIAL)
                     && T::MIGRATION_STREAM_MAX > 0)
         );
         ffi::vfio_migration_ops {
@@ -1535,7 +1538,7 @@ impl<T: Driver> Adapter<T> {
                 // already (STOP -> STOP_COPY), are read before the arc.
                 let mut bytes = data.migration_save_initial()?;
                 let phase = if next == MigState::StopCopy {
-                    bytes.extend_from_slice(&data.migration_save()?, GFP_KERNEL)?;
+                    bytes.extend_from_slice(&data.migration_save()?, GFP_KERNEL_ACCOUNT)?;
                     Phase::StopCopy
                 } else {
                     Phase::PreCopy
@@ -1558,7 +1561,7 @@ impl<T: Driver> Adapter<T> {
                     let more = data.migration_save()?;
                     let save = ctl.save.as_ref().ok_or(EINVAL)?;
                     let mut s = save.stream.inner.lock();
-                    s.data.extend_from_slice(&more, GFP_KERNEL)?;
+                    s.data.extend_from_slice(&more, GFP_KERNEL_ACCOUNT)?;
                     s.phase = Phase::StopCopy;
                     Ok(())
                 };

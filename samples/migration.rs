@@ -69,12 +69,12 @@ fn fnv1a(parts: &[&[u8]]) -> u32 {
 
 /// The initial data of a device with `ports` ports.
 pub(crate) fn initial(ports: u32) -> Result<KVec<u8>> {
-    let mut out = KVec::with_capacity(MAX_SIZE, GFP_KERNEL)?;
-    out.extend_from_slice(&MAGIC, GFP_KERNEL)?;
-    out.extend_from_slice(&VERSION.to_le_bytes(), GFP_KERNEL)?;
+    let mut out = KVec::with_capacity(MAX_SIZE, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&MAGIC, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&VERSION.to_le_bytes(), GFP_KERNEL_ACCOUNT)?;
     // CAST: 1 or 2.
-    out.extend_from_slice(&(ports as u16).to_le_bytes(), GFP_KERNEL)?;
-    out.extend_from_slice(&0u32.to_le_bytes(), GFP_KERNEL)?;
+    out.extend_from_slice(&(ports as u16).to_le_bytes(), GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&0u32.to_le_bytes(), GFP_KERNEL_ACCOUNT)?;
     Ok(out)
 }
 
@@ -86,9 +86,9 @@ pub(crate) fn rest(
     intx_masked: bool,
     uart: &[Uart],
 ) -> Result<KVec<u8>> {
-    let mut payload = KVec::with_capacity(payload_size(ports), GFP_KERNEL)?;
-    payload.extend_from_slice(config.bytes(), GFP_KERNEL)?;
-    payload.push(u8::from(intx_masked), GFP_KERNEL)?;
+    let mut payload = KVec::with_capacity(payload_size(ports), GFP_KERNEL_ACCOUNT)?;
+    payload.extend_from_slice(config.bytes(), GFP_KERNEL_ACCOUNT)?;
+    payload.push(u8::from(intx_masked), GFP_KERNEL_ACCOUNT)?;
     // CAST: 1 or 2.
     for u in uart.iter().take(ports as usize) {
         u.save(&mut payload)?;
@@ -97,10 +97,10 @@ pub(crate) fn rest(
     // CAST: A few hundred bytes.
     let len = (payload.len() as u32).to_le_bytes();
     let sum = fnv1a(&[&head, &len, &payload]).to_le_bytes();
-    let mut out = KVec::with_capacity(8 + payload.len(), GFP_KERNEL)?;
-    out.extend_from_slice(&len, GFP_KERNEL)?;
-    out.extend_from_slice(&sum, GFP_KERNEL)?;
-    out.extend_from_slice(&payload, GFP_KERNEL)?;
+    let mut out = KVec::with_capacity(8 + payload.len(), GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&len, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&sum, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&payload, GFP_KERNEL_ACCOUNT)?;
     Ok(out)
 }
 
