@@ -202,6 +202,21 @@ mod tests {
         }
         // The BAR of the port without its I/O bit, with the checksum recomputed.
         assert!(parse(1, &forge(&s, |p| p[0x10] &= !1)?).is_err());
+        // A port or INTx state no device can be in, the checksum recomputed: INTx
+        // masked 2, a FIFO head past the FIFO, a count past the FIFO size, an
+        // overrun flag 2, a FIFO size of 3 (port 0 follows the config space and the
+        // INTx byte; its FIFO, then head, count, overrun, ..., FIFO size).
+        let port = pci_config::SIZE + 1;
+        let fifo = Uart::SAVED_SIZE - 11;
+        assert!(parse(1, &forge(&s, |p| p[pci_config::SIZE] = 2)?).is_err());
+        assert!(parse(1, &forge(&s, |p| p[port + fifo] = 16)?).is_err());
+        assert!(parse(
+            1,
+            &forge(&s, |p| p[port + fifo + 1] = p[port + fifo + 9] + 1)?
+        )
+        .is_err());
+        assert!(parse(1, &forge(&s, |p| p[port + fifo + 2] = 2)?).is_err());
+        assert!(parse(1, &forge(&s, |p| p[port + fifo + 9] = 3)?).is_err());
         // What the guest can write, with the checksum recomputed, loads.
         assert!(parse(1, &forge(&s, |p| p[0x3c] = 5)?).is_ok());
         // Any byte changed.

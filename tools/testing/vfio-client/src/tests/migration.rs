@@ -77,6 +77,11 @@ pub const TESTS: &[Test] = &[
         run: migration_reset_disables_files,
     },
     Test {
+        name: "migration_file_modes",
+        ifaces: BOTH,
+        run: migration_file_modes,
+    },
+    Test {
         name: "migration_stale_file_frees_device",
         ifaces: BOTH,
         run: migration_stale_file_frees_device,
@@ -493,6 +498,26 @@ fn migration_round_trip(ctx: &Ctx, iface: Iface) -> TestResult {
     Ok(())
 }
 
+/// A change to the payload of a stream.
+type Forgery = fn(&mut [u8]);
+
+/// `s`, an mtty_rs stream, with its payload changed by `f` and its checksum
+/// recomputed: FNV-1a (32-bit) over bytes 0-19 and the payload, at bytes 20-23.
+fn forge_rs(s: &[u8], f: Forgery) -> Result<Vec<u8>, crate::Fail> {
+    if s.len() < 24 + 256 + 27 {
+        return Err(format!("an mtty_rs stream of {} bytes", s.len()).into());
+    }
+    let mut c = s.to_vec();
+    f(&mut c[24..]);
+    let mut h: u32 = 0x811c_9dc5;
+    for b in c[..20].iter().chain(c[24..].iter()) {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    c[20..24].copy_from_slice(&h.to_le_bytes());
+    Ok(c)
+}
+
 /// After a refused resume the device is still RESUMING, its registers untouched;
 /// a reset brings it back to RUNNING and it loops back.
 fn refused(dst: &Device, stream: &[u8], what: &str, rs_errno: bool) -> Result<Errno, crate::Fail> {
@@ -595,6 +620,24 @@ fn migration_resume_rejects(ctx: &Ctx, iface: Iface) -> TestResult {
     let at = bad.len() - 3;
     bad[at] ^= 0x01;
     refused(&t1.dev, &bad, "stream with a changed payload byte", rs)?;
+    // Streams forged with a valid checksum (mtty_rs's format, samples/migration.rs):
+    // the target checks what the payload says, not only the checksum.
+    resume(&t1.dev, &forge_rs(&s1, |_| {})?)?;
+    let forged: [(&str, Forgery); 7] = [
+        ("INTx masked 2", |p| p[255] = 2),
+        ("FIFO head 16", |p| p[256 + 16] = 16),
+        ("FIFO count past the FIFO size", |p| {
+            p[256 + 17] = p[256 + 25] + 1
+        }),
+        ("overrun 2", |p| p[256 + 18] = 2),
+        ("FIFO size 3", |p| p[256 + 25] = 3),
+        ("another vendor ID", |p| p[0] ^= 0x10),
+        ("BAR0 not an I/O BAR", |p| p[0x10] &= !1),
+    ];
+    for (what, f) in forged {
+        let bad = forge_rs(&s1, f)?;
+        refused(&t1.dev, &bad, &format!("forged stream: {what}"), rs)?;
+    }
     drop((t1, t2));
     for m in [m1, m2, d1, d2] {
         m.remove()?;
@@ -884,4 +927,61 @@ fn migration_reset_disables_files(ctx: &Ctx, iface: Iface) -> TestResult {
     drop((save_fd, resume_fd, o));
     m.remove()?;
     Ok(())
+}
+
+/// The data files are streams, each one way: `pread`/`pwrite` and `lseek` are
+/// ESPIPE (stream_open(), as mtty.c), a write to the save file or a read of the
+/// resume file EBADF (opened O_RDONLY / O_WRONLY).
+fn migration_file_modes(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let o = vfio::open(&m, iface)?;
+    let save_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_STOP_COPY, "RUNNING -> STOP_COPY")?.ok_or("no data file")?;
+    let fd = save_fd.as_raw_fd();
+    check_errno!(
+        sys::pread(fd, &mut [0u8; 4], 0),
+        Errno(libc::ESPIPE),
+        "pread of the save file"
+    );
+    check_errno!(lseek(fd), Errno(libc::ESPIPE), "lseek of the save file");
+    check_errno!(
+        write_fd(fd, &[0u8; 4]),
+        Errno(libc::EBADF),
+        "write to the save file"
+    );
+    check_eq!(
+        read_fd(fd, &mut [0u8; 4]).or_fail("read after them")?,
+        4,
+        "read after them"
+    );
+    go(&o.dev, VFIO_DEVICE_STATE_STOP, "STOP_COPY -> STOP")?;
+    let resume_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_RESUMING, "STOP -> RESUMING")?.ok_or("no data file")?;
+    let fd = resume_fd.as_raw_fd();
+    check_errno!(
+        sys::pwrite(fd, &[0u8; 4], 0),
+        Errno(libc::ESPIPE),
+        "pwrite to the resume file"
+    );
+    check_errno!(lseek(fd), Errno(libc::ESPIPE), "lseek of the resume file");
+    check_errno!(
+        read_fd(fd, &mut [0u8; 4]),
+        Errno(libc::EBADF),
+        "read of the resume file"
+    );
+    drop((save_fd, resume_fd));
+    o.dev.reset().or_fail("VFIO_DEVICE_RESET")?;
+    drop(o);
+    m.remove()?;
+    Ok(())
+}
+
+fn lseek(fd: RawFd) -> Res<i64> {
+    // SAFETY: A plain system call on a descriptor.
+    let r = unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
 }
