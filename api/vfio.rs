@@ -263,7 +263,9 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// `VFIO_DEVICE_SET_IRQS`, validated against [`Driver::irq_info`].
     fn set_irqs(&self, set: IrqSet) -> Result;
 
-    /// `VFIO_DEVICE_RESET`.
+    /// `VFIO_DEVICE_RESET`. Called with the layer's migration lock held (see the
+    /// "Migration" section of this file), so that it never runs during a change of
+    /// migration state.
     fn reset(&self) -> Result;
 
     /// The device is being unregistered while users still hold it open: ask them to
@@ -282,7 +284,8 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 
     /// The `VFIO_MIGRATION_*` flags the device supports; 0 (the default): none, and
     /// `VFIO_DEVICE_FEATURE_MIGRATION` is `ENOTTY`. Otherwise it includes
-    /// [`MIGRATION_STOP_COPY`].
+    /// [`MIGRATION_STOP_COPY`]; with [`MIGRATION_PRE_COPY`], the driver implements
+    /// [`Driver::migration_save_initial`] (checked at build time).
     const MIGRATION: u32 = 0;
 
     /// The largest stream [`Driver::migration_load`] accepts, in bytes: a write to a
@@ -290,9 +293,20 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     const MIGRATION_STREAM_MAX: usize = 0;
 
     /// The device goes from `from` to `to`, one arc `vfio_mig_get_next_state()`
-    /// allows (called before the layer saves the device for that arc, and after a
-    /// successful [`Driver::migration_load`]). An error leaves the device in `from`.
-    /// Called with the layer's migration lock held.
+    /// allows. Called with the layer's migration lock held.
+    ///
+    /// The layer calls it once everything of the arc that can fail is done: the save
+    /// data read ([`Driver::migration_save_initial`], and on STOP -> STOP_COPY
+    /// [`Driver::migration_save`], the device being stopped already), the data file
+    /// made, the stream loaded on RESUMING -> STOP ([`Driver::migration_load`]). An
+    /// error must leave the device in `from`; the layer then stays there too (what
+    /// `VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE` reports), dropping any file it made.
+    /// Two cases differ: on PRE_COPY(_P2P) -> STOP_COPY, this stops the device before
+    /// the layer asks for [`Driver::migration_save`], and on RESUMING -> STOP the
+    /// device has loaded the stream: if that save or its buffer fails, or this fails
+    /// on RESUMING -> STOP, the layer goes to ERROR (as the uAPI allows), with no
+    /// data file, refusing every change of state until `VFIO_DEVICE_RESET` or a
+    /// close takes it back to RUNNING.
     fn migration_arc(&self, _from: MigState, _to: MigState) -> Result {
         Ok(())
     }
@@ -423,8 +437,11 @@ impl<T: Driver> Deref for Device<T> {
 /// driver (after the driver's `remove`), which waits until every user has closed the
 /// VFIO device, asking them through [`Driver::request`] meanwhile. So no VFIO callback
 /// runs once `dev` is unbound, and the device cannot outlive the binding it needs
-/// (the VFIO core reads the parent's driver at every open). A device that already has
-/// an IOMMU group (a second registration) is refused with `EBUSY`.
+/// (the VFIO core reads the parent's driver at every open). A migration data file
+/// that userspace keeps open holds no reference on the device: it is disabled (its
+/// accesses `ENODEV`) when the device is closed, so it delays neither the
+/// unregistration nor the release of the device and its data. A device that already
+/// has an IOMMU group (a second registration) is refused with `EBUSY`.
 pub(crate) fn register<T: Driver>(
     dev: &device::Device<device::Core<'_>>,
     init: impl PinInit<T, Error>,
@@ -748,11 +765,17 @@ impl<T: Driver> Adapter<T> {
     unsafe extern "C" fn ioctl(vdev: *mut ffi::vfio_device, cmd: c_uint, arg: c_ulong) -> c_long {
         // SAFETY: As in `open_device`.
         let data = unsafe { Device::<T>::from_vdev(vdev) };
-        if cmd == VFIO_DEVICE_RESET {
-            // A reset ends migration, as in mtty: RUNNING, the data files disabled.
+        // A reset ends migration, as in mtty: RUNNING, the data files disabled. The
+        // lock is held across the driver's reset, so that no change of migration
+        // state (which saves or loads the device) runs in between.
+        let _mig = if cmd == VFIO_DEVICE_RESET {
             // SAFETY: As in `open_device`.
-            unsafe { Device::<T>::mig_of(vdev) }.lock().reset();
-        }
+            let mut ctl = unsafe { Device::<T>::mig_of(vdev) }.lock();
+            ctl.reset();
+            Some(ctl)
+        } else {
+            None
+        };
         // CAST: Results are errnos or 0.
         from_result(|| Self::dispatch(data, cmd, arg).map(|()| 0)) as c_long
     }
@@ -783,6 +806,7 @@ impl<T: Driver> Adapter<T> {
                 write_arg(arg, &info)
             }
             VFIO_DEVICE_SET_IRQS => Self::set_irqs(data, arg),
+            // Under the migration lock (`ioctl`).
             VFIO_DEVICE_RESET => data.reset(),
             _ => Err(ENOTTY),
         }
@@ -874,7 +898,8 @@ impl<T: Driver> Adapter<T> {
 // freed) as soon as its state is left, the device is reset or closed; userspace may
 // keep it open as long as it likes. The driver only produces and checks bytes
 // (`Driver::migration_save*`, `Driver::migration_load`). Lock order: the migration
-// mutex, then a file's mutex, then whatever the driver takes in those callbacks.
+// mutex, then a file's mutex, then whatever the driver takes in those callbacks and
+// in `Driver::reset` (called under the migration mutex).
 //
 // The devices of this layer do no DMA (it offers no way to pin or access guest
 // memory), so nothing is ever dirty: the layer answers `vfio_log_ops` with an empty
@@ -949,6 +974,18 @@ impl MigCtl {
         self.save = None;
         self.resume = None;
     }
+
+    /// After the driver took an arc, `res` is what the layer did next: on error, the
+    /// device is in ERROR (the driver and the layer disagree), with no data file,
+    /// until a reset or close; returns `res`.
+    fn fail_unless(&mut self, res: Result) -> Result {
+        if res.is_err() {
+            self.state = MigState::Error;
+            self.save = None;
+            self.resume = None;
+        }
+        res
+    }
 }
 
 /// What a data file is for, and where it is.
@@ -981,44 +1018,39 @@ struct Stream {
     #[pin]
     inner: Mutex<StreamInner>,
     /// The device, for `precopy_info_v2`.
-    vdev: VdevRef,
+    vdev: VdevPtr,
 }
 
-/// A reference on a `vfio_device` (its `struct device`).
+/// The `vfio_device` of a data file, holding no reference on it, so that a file
+/// userspace keeps open does not keep the device (and its mdev, its UUID, its
+/// resources) alive once it is closed.
 ///
 /// # Invariants
 ///
-/// `0` is a `vfio_device` this object holds a reference on.
-struct VdevRef(NonNull<ffi::vfio_device>);
+/// `0` points to the `vfio_device` the file was opened for, which stays open (so
+/// registered and allocated) as long as the phase of the stream holding this is not
+/// [`Phase::Disabled`]: the layer disables every data file of a device (under the
+/// stream's mutex, in [`MigCtl::reset`]) before `close_device` returns, and a
+/// disabled file is never enabled again.
+struct VdevPtr(NonNull<ffi::vfio_device>);
 
-// SAFETY: A device reference can be used and dropped from any thread.
-unsafe impl Send for VdevRef {}
-// SAFETY: Only `precopy_info_v2` is read through it.
-unsafe impl Sync for VdevRef {}
+// SAFETY: Only `precopy_info_v2` is read through it, under the conditions of
+// `precopy_info_v2`, from any thread.
+unsafe impl Send for VdevPtr {}
+// SAFETY: As above.
+unsafe impl Sync for VdevPtr {}
 
-impl VdevRef {
+impl VdevPtr {
+    /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2`.
+    ///
     /// # Safety
     ///
-    /// `vdev` must be a live `vfio_device`.
-    unsafe fn new(vdev: *mut ffi::vfio_device) -> Result<VdevRef> {
-        // SAFETY: Live (caller).
-        unsafe { bindings::get_device(&raw mut (*vdev).device) };
-        // INVARIANT: The reference was just taken.
-        NonNull::new(vdev).map(VdevRef).ok_or(EINVAL)
-    }
-
-    /// Whether the user opted in to `VFIO_DEVICE_FEATURE_MIG_PRECOPY_INFOv2`.
-    fn precopy_info_v2(&self) -> bool {
-        // SAFETY: Live (type invariant). The core sets the byte without a lock, as the
-        // C drivers read it.
+    /// The caller holds the mutex of the stream holding `self` and saw a phase other
+    /// than [`Phase::Disabled`] under it.
+    unsafe fn precopy_info_v2(&self) -> bool {
+        // SAFETY: The device is open (type invariant, caller). The core sets the byte
+        // without a lock, as the C drivers read it.
         unsafe { core::ptr::read_volatile(&raw const (*self.0.as_ptr()).precopy_info_v2) != 0 }
-    }
-}
-
-impl Drop for VdevRef {
-    fn drop(&mut self) {
-        // SAFETY: Pairs with the reference `new` took.
-        unsafe { bindings::put_device(&raw mut (*self.0.as_ptr()).device) };
     }
 }
 
@@ -1065,7 +1097,8 @@ impl Stream {
         if end > s.limit {
             return Err(EFBIG);
         }
-        s.data.resize(end, 0, GFP_KERNEL)?;
+        // Charged to the writer's memory cgroup, as the in-tree drivers' buffers.
+        s.data.resize(end, 0, GFP_KERNEL_ACCOUNT)?;
         let res = input.read_slice(s.data.get_mut(old..end).ok_or(EINVAL)?);
         if let Err(e) = res {
             s.data.truncate(old);
@@ -1084,13 +1117,17 @@ impl Stream {
         if (u32_at(&info, 0) as usize) < PRECOPY_INFO_MINSZ {
             return Err(EINVAL);
         }
-        if self.vdev.precopy_info_v2() {
-            put_u32(&mut info, 4, 0);
-        }
         let initial = {
             let s = self.inner.lock();
-            if s.phase != Phase::PreCopy {
-                return Err(EINVAL);
+            match s.phase {
+                // As mtty's disabled file.
+                Phase::Disabled => return Err(ENODEV),
+                Phase::PreCopy => {}
+                Phase::StopCopy | Phase::Resuming => return Err(EINVAL),
+            }
+            // SAFETY: Under the stream's mutex, in PRE_COPY.
+            if unsafe { self.vdev.precopy_info_v2() } {
+                put_u32(&mut info, 4, 0);
             }
             s.data.len().saturating_sub(s.pos)
         };
@@ -1132,7 +1169,8 @@ impl StreamFile {
     ///
     /// # Safety
     ///
-    /// `vdev` must be a live `vfio_device`.
+    /// `vdev` must be an open `vfio_device`, and the result must be kept in its
+    /// [`MigCtl`] (which disables it before the device is closed) or dropped.
     unsafe fn new(
         vdev: *mut ffi::vfio_device,
         name: &'static CStr,
@@ -1148,10 +1186,11 @@ impl StreamFile {
                     pos: 0,
                     limit,
                 }),
-                // SAFETY: Live (caller).
-                vdev: unsafe { VdevRef::new(vdev)? },
+                // INVARIANT: The device is open (caller) and the phase is not
+                // `Disabled`; whoever ends it disables the file first.
+                vdev: VdevPtr(NonNull::new(vdev).ok_or(EINVAL)?),
             }? Error),
-            GFP_KERNEL,
+            GFP_KERNEL_ACCOUNT,
         )?;
         let (fops, flags) = if phase == Phase::Resuming {
             (&RESUME_FOPS, bindings::O_WRONLY)
@@ -1271,11 +1310,15 @@ unsafe extern "C" fn stream_release(
     0
 }
 
-/// The ops of a save file: read-only, with `VFIO_MIG_GET_PRECOPY_INFO`.
+/// The ops of a save file: read-only, with `VFIO_MIG_GET_PRECOPY_INFO` (its argument
+/// is a pointer: `compat_ptr_ioctl`, as mtty and mlx5). No `poll`, as mtty's and
+/// mlx5's: reads never block (the data is there, or the end, ENOMSG in PRE_COPY).
 const SAVE_FOPS: bindings::file_operations = bindings::file_operations {
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
     read: Some(stream_read),
     unlocked_ioctl: Some(stream_ioctl),
+    // `None` without `CONFIG_COMPAT`.
+    compat_ioctl: bindings::compat_ptr_ioctl,
     release: Some(stream_release),
     // SAFETY: All-zero is a valid `file_operations` (no ops).
     ..unsafe { MaybeUninit::zeroed().assume_init() }
@@ -1324,6 +1367,51 @@ extern "C" fn log_read_and_clear(
     0
 }
 
+/// What the layer does on an arc, besides calling [`Driver::migration_arc`].
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ArcKind {
+    /// Nothing else.
+    Plain,
+    /// RESUMING -> STOP: loads the stream written, ends the resume file.
+    Load,
+    /// Leaves PRE_COPY(_P2P) or STOP_COPY for a state without data: ends the save
+    /// file.
+    EndSave,
+    /// Enters PRE_COPY(_P2P) or STOP_COPY from a state without data: opens a save
+    /// file.
+    OpenSave,
+    /// PRE_COPY(_P2P) -> STOP_COPY: appends the rest of the state to the save file.
+    ContinueSave,
+    /// STOP -> RESUMING: opens a resume file.
+    OpenResume,
+}
+
+/// The arcs `vfio_mig_get_next_state()` yields, for any of the flag sets
+/// [`Adapter::MIG_OPS`] accepts (its table in `drivers/vfio/vfio_main.c`, with the
+/// states a flag set lacks skipped over); `None` for any other pair. The KUnit test
+/// below walks the core's function for every flag set and pair of states.
+fn arc_kind(cur: MigState, next: MigState) -> Option<ArcKind> {
+    use MigState::*;
+    Some(match (cur, next) {
+        (Running, RunningP2p)
+        | (RunningP2p, Running)
+        | (RunningP2p, Stop)
+        | (PreCopy, PreCopyP2p)
+        | (PreCopyP2p, PreCopy)
+        | (Stop, RunningP2p)
+        // Without P2P.
+        | (Running, Stop)
+        | (Stop, Running) => ArcKind::Plain,
+        (Resuming, Stop) => ArcKind::Load,
+        (PreCopy, Running) | (PreCopyP2p, RunningP2p) | (StopCopy, Stop) => ArcKind::EndSave,
+        (Running, PreCopy) | (RunningP2p, PreCopyP2p) | (Stop, StopCopy) => ArcKind::OpenSave,
+        // `PreCopy -> StopCopy` without P2P.
+        (PreCopyP2p, StopCopy) | (PreCopy, StopCopy) => ArcKind::ContinueSave,
+        (Stop, Resuming) => ArcKind::OpenResume,
+        _ => return None,
+    })
+}
+
 impl<T: Driver> Adapter<T> {
     const MIG_OPS: ffi::vfio_migration_ops = {
         assert!(
@@ -1334,6 +1422,7 @@ impl<T: Driver> Adapter<T> {
                     && T::HAS_MIGRATION_SAVE
                     && T::HAS_MIGRATION_LOAD
                     && T::HAS_MIGRATION_DATA_SIZE
+                    && (T::MIGRATION & MIGRATION_PRE_COPY == 0 || T::HAS_MIGRATION_SAVE_INITIAL)
                     && T::MIGRATION_STREAM_MAX > 0)
         );
         ffi::vfio_migration_ops {
@@ -1383,6 +1472,10 @@ impl<T: Driver> Adapter<T> {
         new: u32,
     ) -> Result<Option<NewFile>> {
         let mut ret = None;
+        // ERROR is left only by a reset (`vfio_mig_get_next_state()` WARNs on it).
+        if ctl.state == MigState::Error {
+            return Err(EINVAL);
+        }
         // CAST: The enum's values.
         while ctl.state as u32 != new {
             let mut next: ffi::vfio_device_mig_state = 0;
@@ -1403,7 +1496,10 @@ impl<T: Driver> Adapter<T> {
         Ok(ret)
     }
 
-    /// One arc, as `mtty_step_state()`.
+    /// One arc, as `mtty_step_state()`. What can fail is done before the driver's
+    /// arc, so that an error leaves the driver and the layer in the current state;
+    /// where that cannot be (the arc must come first), a failure after the arc puts
+    /// the layer in ERROR (see [`Driver::migration_arc`]).
     ///
     /// # Safety
     ///
@@ -1414,62 +1510,69 @@ impl<T: Driver> Adapter<T> {
         ctl: &mut MigCtl,
         next: MigState,
     ) -> Result<Option<NewFile>> {
-        use MigState::*;
         let cur = ctl.state;
-        match (cur, next) {
-            (Running, RunningP2p)
-            | (RunningP2p, Running)
-            | (RunningP2p, Stop)
-            | (PreCopy, PreCopyP2p)
-            | (PreCopyP2p, PreCopy)
-            | (Stop, RunningP2p) => {
+        match arc_kind(cur, next).ok_or(EINVAL)? {
+            ArcKind::Plain => {
                 data.migration_arc(cur, next)?;
                 Ok(None)
             }
-            (Resuming, Stop) => {
+            ArcKind::Load => {
                 {
                     let resume = ctl.resume.as_ref().ok_or(EINVAL)?;
                     let s = resume.stream.inner.lock();
                     data.migration_load(&s.data)?;
                 }
-                data.migration_arc(cur, next)?;
+                // The device holds the stream loaded: if it cannot stop, it is in
+                // neither state.
+                ctl.fail_unless(data.migration_arc(cur, next))?;
                 ctl.resume = None;
                 Ok(None)
             }
-            (PreCopy, Running) | (PreCopyP2p, RunningP2p) | (StopCopy, Stop) => {
+            ArcKind::EndSave => {
                 data.migration_arc(cur, next)?;
                 ctl.save = None;
                 Ok(None)
             }
-            (Running, PreCopy) | (RunningP2p, PreCopyP2p) | (Stop, StopCopy) => {
-                data.migration_arc(cur, next)?;
+            ArcKind::OpenSave => {
+                // The initial data, and in STOP_COPY the state of the device, stopped
+                // already (STOP -> STOP_COPY), are read before the arc.
                 let mut bytes = data.migration_save_initial()?;
-                let phase = if next == StopCopy {
-                    bytes.extend_from_slice(&data.migration_save()?, GFP_KERNEL)?;
+                let phase = if next == MigState::StopCopy {
+                    bytes.extend_from_slice(&data.migration_save()?, GFP_KERNEL_ACCOUNT)?;
                     Phase::StopCopy
                 } else {
                     Phase::PreCopy
                 };
-                // SAFETY: Live (caller).
+                // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                 let file = unsafe { StreamFile::new(vdev, T::NAME, phase, bytes, 0)? };
+                // On error, the file is dropped unused.
+                data.migration_arc(cur, next)?;
                 let new = file.new_ref();
                 ctl.save = Some(file);
                 Ok(Some(new))
             }
-            (PreCopyP2p, StopCopy) => {
+            ArcKind::ContinueSave => {
+                if ctl.save.is_none() {
+                    return Err(EINVAL);
+                }
+                // The arc stops the device, which `migration_save` then reads.
                 data.migration_arc(cur, next)?;
-                let more = data.migration_save()?;
-                let save = ctl.save.as_ref().ok_or(EINVAL)?;
-                let mut s = save.stream.inner.lock();
-                s.data.extend_from_slice(&more, GFP_KERNEL)?;
-                s.phase = Phase::StopCopy;
+                let append = || -> Result {
+                    let more = data.migration_save()?;
+                    let save = ctl.save.as_ref().ok_or(EINVAL)?;
+                    let mut s = save.stream.inner.lock();
+                    s.data.extend_from_slice(&more, GFP_KERNEL_ACCOUNT)?;
+                    s.phase = Phase::StopCopy;
+                    Ok(())
+                };
+                let res = append();
+                ctl.fail_unless(res)?;
                 // The data file opened in PRE_COPY carries on.
                 Ok(None)
             }
-            (Stop, Resuming) => {
-                data.migration_arc(cur, next)?;
+            ArcKind::OpenResume => {
                 let stream = unsafe {
-                    // SAFETY: Live (caller).
+                    // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                     StreamFile::new(
                         vdev,
                         T::NAME,
@@ -1478,12 +1581,12 @@ impl<T: Driver> Adapter<T> {
                         T::MIGRATION_STREAM_MAX,
                     )?
                 };
+                // On error, the file is dropped unused.
+                data.migration_arc(cur, next)?;
                 let new = stream.new_ref();
                 ctl.resume = Some(stream);
                 Ok(Some(new))
             }
-            // `vfio_mig_get_next_state()` gives no other arc.
-            _ => Err(EINVAL),
         }
     }
 
@@ -1514,5 +1617,91 @@ impl<T: Driver> Adapter<T> {
             unsafe { *size = c_ulong::try_from(n).map_err(|_| EOVERFLOW)? };
             Ok(0)
         })
+    }
+}
+
+#[kunit_tests(mtty_rs_vfio_migration)]
+mod tests {
+    use super::*;
+    use kernel::alloc::flags::__GFP_ZERO;
+
+    const ALL: [MigState; 8] = [
+        MigState::Error,
+        MigState::Stop,
+        MigState::Running,
+        MigState::StopCopy,
+        MigState::Resuming,
+        MigState::RunningP2p,
+        MigState::PreCopy,
+        MigState::PreCopyP2p,
+    ];
+
+    /// For every flag set `Adapter::MIG_OPS` accepts and every pair of states the set
+    /// supports, walks the kernel's `vfio_mig_get_next_state()` from one to the
+    /// other and checks that `arc_kind` (so `Adapter::step`) takes every arc it gives.
+    #[test]
+    fn every_arc_of_the_core() -> Result {
+        let p2p = MIGRATION_P2P;
+        let pre = MIGRATION_PRE_COPY;
+        let mut arcs = 0u32;
+        for flags in [0, p2p, pre, p2p | pre] {
+            let flags = MIGRATION_STOP_COPY | flags;
+            // The function only reads `migration_flags`.
+            let vdev = KBox::<ffi::vfio_device>::new_uninit(GFP_KERNEL | __GFP_ZERO)?;
+            // SAFETY: All-zero is a valid `vfio_device` (a C struct of integers and
+            // pointers), and the allocation was zeroed.
+            let mut vdev = unsafe { vdev.assume_init() };
+            vdev.migration_flags = flags;
+            let vdev = &raw mut *vdev;
+            let next_of = |cur: MigState, new: MigState| -> Result<MigState> {
+                let mut next: ffi::vfio_device_mig_state = 0;
+                // SAFETY: `vdev` is valid for the call; `cur` is a state of `flags` (the
+                // function WARNs otherwise), `next` is valid for the call.
+                to_result(unsafe {
+                    ffi::vfio_mig_get_next_state(vdev, cur as u32, new as u32, &mut next)
+                })?;
+                MigState::from_raw(next)
+            };
+            // A state is of `flags` if the core walks to it from RUNNING (always of
+            // them): it refuses the others as targets with `EINVAL`, without a WARN.
+            let mut states = KVec::new();
+            for s in ALL {
+                if next_of(MigState::Running, s).is_ok() {
+                    states.push(s, GFP_KERNEL)?;
+                }
+            }
+            // STOP, RUNNING, STOP_COPY, RESUMING, then one each for P2P and PRE_COPY,
+            // and PRE_COPY_P2P with both.
+            let want = 4
+                + usize::from(flags & p2p != 0)
+                + usize::from(flags & pre != 0)
+                + usize::from(flags & (p2p | pre) == p2p | pre);
+            assert_eq!(states.len(), want);
+            for &from in states.iter() {
+                for &to in states.iter() {
+                    let mut cur = from;
+                    let mut steps = 0;
+                    while cur != to {
+                        let next = next_of(cur, to);
+                        // STOP_COPY -> PRE_COPY(_P2P) is blocked.
+                        if cur == MigState::StopCopy
+                            && matches!(to, MigState::PreCopy | MigState::PreCopyP2p)
+                        {
+                            assert!(next.is_err());
+                            break;
+                        }
+                        let next = next?;
+                        assert!(arc_kind(cur, next).is_some());
+                        arcs += 1;
+                        cur = next;
+                        steps += 1;
+                        assert!(steps < ALL.len());
+                    }
+                }
+            }
+        }
+        // The walks did take arcs.
+        assert!(arcs > 0);
+        Ok(())
     }
 }

@@ -19,8 +19,9 @@
 //! ```
 //!
 //! A stream of another type or version, with flags, truncated, too long, with a bad
-//! checksum or describing a state no port can be in is `EINVAL`, and the device is
-//! left as it was. The eventfds and which interrupt is enabled are not carried: they
+//! checksum, or describing a state no port or config space can be in
+//! ([`Uart::restore`], [`Config::restore`]) is `EINVAL`, and the device is left as
+//! it was. The eventfds and which interrupt is enabled are not carried: they
 //! belong to the VMM, which sets them up on the target.
 
 use kernel::prelude::*;
@@ -68,12 +69,12 @@ fn fnv1a(parts: &[&[u8]]) -> u32 {
 
 /// The initial data of a device with `ports` ports.
 pub(crate) fn initial(ports: u32) -> Result<KVec<u8>> {
-    let mut out = KVec::with_capacity(MAX_SIZE, GFP_KERNEL)?;
-    out.extend_from_slice(&MAGIC, GFP_KERNEL)?;
-    out.extend_from_slice(&VERSION.to_le_bytes(), GFP_KERNEL)?;
+    let mut out = KVec::with_capacity(MAX_SIZE, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&MAGIC, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&VERSION.to_le_bytes(), GFP_KERNEL_ACCOUNT)?;
     // CAST: 1 or 2.
-    out.extend_from_slice(&(ports as u16).to_le_bytes(), GFP_KERNEL)?;
-    out.extend_from_slice(&0u32.to_le_bytes(), GFP_KERNEL)?;
+    out.extend_from_slice(&(ports as u16).to_le_bytes(), GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&0u32.to_le_bytes(), GFP_KERNEL_ACCOUNT)?;
     Ok(out)
 }
 
@@ -85,9 +86,9 @@ pub(crate) fn rest(
     intx_masked: bool,
     uart: &[Uart],
 ) -> Result<KVec<u8>> {
-    let mut payload = KVec::with_capacity(payload_size(ports), GFP_KERNEL)?;
-    payload.extend_from_slice(config.bytes(), GFP_KERNEL)?;
-    payload.push(u8::from(intx_masked), GFP_KERNEL)?;
+    let mut payload = KVec::with_capacity(payload_size(ports), GFP_KERNEL_ACCOUNT)?;
+    payload.extend_from_slice(config.bytes(), GFP_KERNEL_ACCOUNT)?;
+    payload.push(u8::from(intx_masked), GFP_KERNEL_ACCOUNT)?;
     // CAST: 1 or 2.
     for u in uart.iter().take(ports as usize) {
         u.save(&mut payload)?;
@@ -96,10 +97,10 @@ pub(crate) fn rest(
     // CAST: A few hundred bytes.
     let len = (payload.len() as u32).to_le_bytes();
     let sum = fnv1a(&[&head, &len, &payload]).to_le_bytes();
-    let mut out = KVec::with_capacity(8 + payload.len(), GFP_KERNEL)?;
-    out.extend_from_slice(&len, GFP_KERNEL)?;
-    out.extend_from_slice(&sum, GFP_KERNEL)?;
-    out.extend_from_slice(&payload, GFP_KERNEL)?;
+    let mut out = KVec::with_capacity(8 + payload.len(), GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&len, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&sum, GFP_KERNEL_ACCOUNT)?;
+    out.extend_from_slice(&payload, GFP_KERNEL_ACCOUNT)?;
     Ok(out)
 }
 
@@ -163,6 +164,16 @@ mod tests {
         Ok(s)
     }
 
+    /// `s` with its payload changed by `f` and its checksum recomputed.
+    fn forge(s: &[u8], f: impl FnOnce(&mut [u8])) -> Result<KVec<u8>> {
+        let mut c = KVec::new();
+        c.extend_from_slice(s, GFP_KERNEL)?;
+        f(&mut c[HEADER_SIZE..]);
+        let sum = fnv1a(&[&c[..INITIAL_SIZE + 4], &c[HEADER_SIZE..]]).to_le_bytes();
+        c[INITIAL_SIZE + 4..HEADER_SIZE].copy_from_slice(&sum);
+        Ok(c)
+    }
+
     #[test]
     fn round_trip() -> Result {
         for ports in [1, 2] {
@@ -183,6 +194,31 @@ mod tests {
         for n in 0..s.len() {
             assert!(parse(1, &s[..n]).is_err());
         }
+        // Forged with no change: taken (so what follows fails for its change).
+        assert!(parse(1, &forge(&s, |_| {})?).is_ok());
+        // A read-only byte of the config space changed, the checksum recomputed.
+        for at in [0x00, 0x0b, 0x2c, 0x3d, 0x60] {
+            assert!(parse(1, &forge(&s, |p| p[at] ^= 0x10)?).is_err());
+        }
+        // The BAR of the port without its I/O bit, with the checksum recomputed.
+        assert!(parse(1, &forge(&s, |p| p[0x10] &= !1)?).is_err());
+        // A port or INTx state no device can be in, the checksum recomputed: INTx
+        // masked 2, a FIFO head past the FIFO, a count past the FIFO size, an
+        // overrun flag 2, a FIFO size of 3 (port 0 follows the config space and the
+        // INTx byte; its FIFO, then head, count, overrun, ..., FIFO size).
+        let port = pci_config::SIZE + 1;
+        let fifo = Uart::SAVED_SIZE - 11;
+        assert!(parse(1, &forge(&s, |p| p[pci_config::SIZE] = 2)?).is_err());
+        assert!(parse(1, &forge(&s, |p| p[port + fifo] = 16)?).is_err());
+        assert!(parse(
+            1,
+            &forge(&s, |p| p[port + fifo + 1] = p[port + fifo + 9] + 1)?
+        )
+        .is_err());
+        assert!(parse(1, &forge(&s, |p| p[port + fifo + 2] = 2)?).is_err());
+        assert!(parse(1, &forge(&s, |p| p[port + fifo + 9] = 3)?).is_err());
+        // What the guest can write, with the checksum recomputed, loads.
+        assert!(parse(1, &forge(&s, |p| p[0x3c] = 5)?).is_ok());
         // Any byte changed.
         for i in 0..s.len() {
             let mut c = KVec::new();

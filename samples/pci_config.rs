@@ -77,14 +77,37 @@ impl Config {
     }
 
     /// The space of a device with as many ports, holding `bytes` (from
-    /// [`Config::bytes`]); `EINVAL` if not `SIZE` bytes.
+    /// [`Config::bytes`]); `EINVAL` if not `SIZE` bytes or not a space [`Config::write`]
+    /// can make: a byte it never writes differs from [`Config::new`]'s, or a BAR of
+    /// a port is not an I/O BAR.
     pub(crate) fn restore(ports: u32, bytes: &[u8]) -> Result<Config> {
         let mut c = Config::new(ports);
         if bytes.len() != SIZE {
             return Err(EINVAL);
         }
+        for (at, (new, init)) in bytes.iter().zip(c.bytes.iter()).enumerate() {
+            if new != init && !c.writable(at) {
+                return Err(EINVAL);
+            }
+        }
         c.bytes.copy_from_slice(bytes);
+        let bars: &[usize] = if ports == 2 { &[BAR0, BAR1] } else { &[BAR0] };
+        for &bar in bars {
+            let mut v = [0u8; 4];
+            c.read(bar, &mut v)?;
+            if u32::from_le_bytes(v) & BAR_IO_SPACE == 0 {
+                return Err(EINVAL);
+            }
+        }
         Ok(c)
+    }
+
+    /// Whether [`Config::write`] can change the byte at `at`: the interrupt line and
+    /// the BAR of each port (BARs 1-4 of a single-port device stay zero).
+    fn writable(&self, at: usize) -> bool {
+        at == INTERRUPT_LINE
+            || (BAR0..BAR0 + 4).contains(&at)
+            || (self.ports == 2 && (BAR1..BAR1 + 4).contains(&at))
     }
 
     /// The `out.len()` bytes at `offset`; `EINVAL` past the end.
@@ -154,6 +177,36 @@ mod tests {
         c.write(BAR0, &[0])?;
         c.read(BAR0, &mut bar)?;
         assert_eq!(u32::from_le_bytes(bar), 0xffff_fff9);
+        Ok(())
+    }
+
+    #[test]
+    fn restore_checks() -> Result {
+        for ports in [1, 2] {
+            // What the guest can write is restored.
+            let mut c = Config::new(ports);
+            c.write(INTERRUPT_LINE, &[9])?;
+            c.write(BAR0, &[0xff; 4])?;
+            c.write(BAR1, &0x1000_u32.to_le_bytes())?;
+            let r = Config::restore(ports, c.bytes())?;
+            assert!(r.bytes() == c.bytes());
+            // Any byte the guest cannot write is refused once changed.
+            for at in 0..SIZE {
+                let mut b = *c.bytes();
+                b[at] ^= 0x10;
+                assert_eq!(Config::restore(ports, &b).is_ok(), c.writable(at));
+            }
+            // A BAR that is not an I/O BAR.
+            let mut b = *c.bytes();
+            b[BAR0] &= !0x1;
+            assert!(Config::restore(ports, &b).is_err());
+            if ports == 2 {
+                let mut b = *c.bytes();
+                b[BAR1] = 0;
+                assert!(Config::restore(ports, &b).is_err());
+            }
+            assert!(Config::restore(ports, &b[..SIZE - 1]).is_err());
+        }
         Ok(())
     }
 

@@ -89,7 +89,8 @@ impl Ctx {
         }
     }
 
-    fn available(&self) -> Result<Vec<u64>, String> {
+    /// `available_instances` of the 1-port and the 2-port type.
+    pub fn available(&self) -> Result<Vec<u64>, String> {
         [self.p.type_1port, self.p.type_2port]
             .iter()
             .map(|t| self.vendor.available(t))

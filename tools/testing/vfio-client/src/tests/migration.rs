@@ -71,6 +71,21 @@ pub const TESTS: &[Test] = &[
         ifaces: BOTH,
         run: migration_remove_with_stream_open,
     },
+    Test {
+        name: "migration_reset_disables_files",
+        ifaces: BOTH,
+        run: migration_reset_disables_files,
+    },
+    Test {
+        name: "migration_file_modes",
+        ifaces: BOTH,
+        run: migration_file_modes,
+    },
+    Test {
+        name: "migration_stale_file_frees_device",
+        ifaces: BOTH,
+        run: migration_stale_file_frees_device,
+    },
 ];
 
 const STATES: [u32; 7] = [
@@ -483,6 +498,26 @@ fn migration_round_trip(ctx: &Ctx, iface: Iface) -> TestResult {
     Ok(())
 }
 
+/// A change to the payload of a stream.
+type Forgery = fn(&mut [u8]);
+
+/// `s`, an mtty_rs stream, with its payload changed by `f` and its checksum
+/// recomputed: FNV-1a (32-bit) over bytes 0-19 and the payload, at bytes 20-23.
+fn forge_rs(s: &[u8], f: Forgery) -> Result<Vec<u8>, crate::Fail> {
+    if s.len() < 24 + 256 + 27 {
+        return Err(format!("an mtty_rs stream of {} bytes", s.len()).into());
+    }
+    let mut c = s.to_vec();
+    f(&mut c[24..]);
+    let mut h: u32 = 0x811c_9dc5;
+    for b in c[..20].iter().chain(c[24..].iter()) {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    c[20..24].copy_from_slice(&h.to_le_bytes());
+    Ok(c)
+}
+
 /// After a refused resume the device is still RESUMING, its registers untouched;
 /// a reset brings it back to RUNNING and it loops back.
 fn refused(dst: &Device, stream: &[u8], what: &str, rs_errno: bool) -> Result<Errno, crate::Fail> {
@@ -585,6 +620,24 @@ fn migration_resume_rejects(ctx: &Ctx, iface: Iface) -> TestResult {
     let at = bad.len() - 3;
     bad[at] ^= 0x01;
     refused(&t1.dev, &bad, "stream with a changed payload byte", rs)?;
+    // Streams forged with a valid checksum (mtty_rs's format, samples/migration.rs):
+    // the target checks what the payload says, not only the checksum.
+    resume(&t1.dev, &forge_rs(&s1, |_| {})?)?;
+    let forged: [(&str, Forgery); 7] = [
+        ("INTx masked 2", |p| p[255] = 2),
+        ("FIFO head 16", |p| p[256 + 16] = 16),
+        ("FIFO count past the FIFO size", |p| {
+            p[256 + 17] = p[256 + 25] + 1
+        }),
+        ("overrun 2", |p| p[256 + 18] = 2),
+        ("FIFO size 3", |p| p[256 + 25] = 3),
+        ("another vendor ID", |p| p[0] ^= 0x10),
+        ("BAR0 not an I/O BAR", |p| p[0x10] &= !1),
+    ];
+    for (what, f) in forged {
+        let bad = forge_rs(&s1, f)?;
+        refused(&t1.dev, &bad, &format!("forged stream: {what}"), rs)?;
+    }
     drop((t1, t2));
     for m in [m1, m2, d1, d2] {
         m.remove()?;
@@ -777,4 +830,158 @@ fn migration_remove_with_stream_open(ctx: &Ctx, iface: Iface) -> TestResult {
         );
     }
     Ok(())
+}
+
+/// A PRE_COPY save file kept open while its device is closed and its mdev removed
+/// holds nothing of them: `VFIO_MIG_GET_PRECOPY_INFO` on it is ENODEV (as on a
+/// disabled file of mtty.c, 858-862), and with the file still open the ports are
+/// available again and the mdev's UUID can be used for a new mdev.
+fn migration_stale_file_frees_device(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m: Mdev = ctx.create(2)?;
+    let o = vfio::open(&m, iface)?;
+    let fd = go(&o.dev, VFIO_DEVICE_STATE_PRE_COPY, "RUNNING -> PRE_COPY")?
+        .ok_or("RUNNING -> PRE_COPY: no data file")?;
+    precopy_info(&fd, 24).or_fail("PRECOPY_INFO in PRE_COPY")?;
+    drop(o);
+    check_errno!(
+        precopy_info(&fd, 24),
+        Errno(libc::ENODEV),
+        "PRECOPY_INFO after the device was closed"
+    );
+    m.remove()?;
+    let after = ctx.p.mig_file_outlives_device;
+    if after {
+        check_errno!(
+            precopy_info(&fd, 24),
+            Errno(libc::ENODEV),
+            "PRECOPY_INFO after the mdev was removed"
+        );
+    }
+    let now = ctx
+        .available()
+        .map_err(|e| format!("available_instances: {e}"))?;
+    check_eq!(
+        &now,
+        &ctx.baseline,
+        "available_instances with the data file of a removed mdev open"
+    );
+    let again = ctx
+        .vendor
+        .create(ctx.type_name(2), &m.uuid)
+        .map_err(|e| format!("the UUID of the removed mdev, its data file open: {e}"))?;
+    let o = vfio::open(&again, iface)?;
+    Port::new(&o.dev, 1)?.loop_back(b"same uuid")?;
+    drop(o);
+    again.remove()?;
+    drop(fd);
+    if !after {
+        skip!(
+            "known fault of the reference: no PRECOPY_INFO on a data file once its mdev \
+             is removed: mtty_precopy_ioctl() (mtty.c 836-849) dereferences the bare \
+             pointer to the mdev's state that mtty_release_dev() freed"
+        );
+    }
+    Ok(())
+}
+
+/// `VFIO_DEVICE_RESET` ends migration (mtty_reset() and mtty_state_mutex_unlock(),
+/// mtty.c 1398-1412): an open save file (STOP_COPY) or resume file (RESUMING)
+/// is disabled, its reads or writes ENODEV, and the device is RUNNING.
+fn migration_reset_disables_files(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let o = vfio::open(&m, iface)?;
+    let save_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_STOP_COPY, "RUNNING -> STOP_COPY")?.ok_or("no data file")?;
+    let n = read_fd(save_fd.as_raw_fd(), &mut [0u8; 4]).or_fail("read 4 bytes")?;
+    check_eq!(n, 4, "read 4 bytes");
+    o.dev.reset().or_fail("RESET in STOP_COPY")?;
+    check_errno!(
+        read_fd(save_fd.as_raw_fd(), &mut [0u8; 4]),
+        Errno(libc::ENODEV),
+        "read of the save file after RESET"
+    );
+    check_eq!(
+        state_name(get_state(&o.dev).or_fail("GET state")?),
+        "RUNNING",
+        "state after RESET in STOP_COPY"
+    );
+    let resume_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_RESUMING, "RUNNING -> RESUMING")?.ok_or("no data file")?;
+    check_eq!(
+        write_fd(resume_fd.as_raw_fd(), &[0u8; 4]).or_fail("write 4 bytes")?,
+        4,
+        "write 4 bytes"
+    );
+    o.dev.reset().or_fail("RESET in RESUMING")?;
+    check_errno!(
+        write_fd(resume_fd.as_raw_fd(), &[0u8; 4]),
+        Errno(libc::ENODEV),
+        "write to the resume file after RESET"
+    );
+    check_eq!(
+        state_name(get_state(&o.dev).or_fail("GET state")?),
+        "RUNNING",
+        "state after RESET in RESUMING"
+    );
+    Port::new(&o.dev, 0)?.loop_back(b"after reset")?;
+    drop((save_fd, resume_fd, o));
+    m.remove()?;
+    Ok(())
+}
+
+/// The data files are streams, each one way: `pread`/`pwrite` and `lseek` are
+/// ESPIPE (stream_open(), as mtty.c), a write to the save file or a read of the
+/// resume file EBADF (opened O_RDONLY / O_WRONLY).
+fn migration_file_modes(ctx: &Ctx, iface: Iface) -> TestResult {
+    let m = ctx.create(1)?;
+    let o = vfio::open(&m, iface)?;
+    let save_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_STOP_COPY, "RUNNING -> STOP_COPY")?.ok_or("no data file")?;
+    let fd = save_fd.as_raw_fd();
+    check_errno!(
+        sys::pread(fd, &mut [0u8; 4], 0),
+        Errno(libc::ESPIPE),
+        "pread of the save file"
+    );
+    check_errno!(lseek(fd), Errno(libc::ESPIPE), "lseek of the save file");
+    check_errno!(
+        write_fd(fd, &[0u8; 4]),
+        Errno(libc::EBADF),
+        "write to the save file"
+    );
+    check_eq!(
+        read_fd(fd, &mut [0u8; 4]).or_fail("read after them")?,
+        4,
+        "read after them"
+    );
+    go(&o.dev, VFIO_DEVICE_STATE_STOP, "STOP_COPY -> STOP")?;
+    let resume_fd =
+        go(&o.dev, VFIO_DEVICE_STATE_RESUMING, "STOP -> RESUMING")?.ok_or("no data file")?;
+    let fd = resume_fd.as_raw_fd();
+    check_errno!(
+        sys::pwrite(fd, &[0u8; 4], 0),
+        Errno(libc::ESPIPE),
+        "pwrite to the resume file"
+    );
+    check_errno!(lseek(fd), Errno(libc::ESPIPE), "lseek of the resume file");
+    check_errno!(
+        read_fd(fd, &mut [0u8; 4]),
+        Errno(libc::EBADF),
+        "read of the resume file"
+    );
+    drop((save_fd, resume_fd));
+    o.dev.reset().or_fail("VFIO_DEVICE_RESET")?;
+    drop(o);
+    m.remove()?;
+    Ok(())
+}
+
+fn lseek(fd: RawFd) -> Res<i64> {
+    // SAFETY: A plain system call on a descriptor.
+    let r = unsafe { libc::lseek(fd, 0, libc::SEEK_SET) };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
 }
