@@ -6,7 +6,7 @@
 # is unreferenced, printing what it found.
 kmemleak=/sys/kernel/debug/kmemleak
 kmemleak_clear() {
-	echo clear >"$kmemleak" 2>/dev/null
+	{ echo clear >"$kmemleak"; } 2>/dev/null
 }
 # Scanned twice, as kmemleak's documentation asks (an object is reported only once
 # it has been seen unreferenced in two scans).
