@@ -18,6 +18,7 @@
 # scanned: nothing allocated by the project's modules may be left.
 set -u
 . "$(dirname "$0")/ktap.sh"
+. "$(dirname "$0")/kmemleak.sh"
 # The VM runner's own list of report lines. Stack dumps printed without such a tag
 # are shown, with the lines before them, but do not fail a test: one was seen once
 # in api_unload_no_mdevs on the Rust core and could not be reproduced or identified
@@ -64,7 +65,7 @@ known_fault_on_c() {
 }
 # Start from a clean slate: what boot left is not this script's (the VM runner judges
 # the boot's log).
-echo clear >/sys/kernel/debug/kmemleak 2>/dev/null
+kmemleak_clear
 dmesg -c >/dev/null
 
 echo "KTAP version 1"
@@ -185,23 +186,7 @@ late_releases() {
 checked late_releases late_releases
 
 # 8. kmemleak: nothing allocated by mdev_rs, mtty_rs or the test vendor may be
-#    unreferenced. Scanned twice, as its documentation asks (an object is reported
-#    only once it has been seen unreferenced in two scans).
-kmemleak_clean() {
-	k=/sys/kernel/debug/kmemleak
-	[ -w "$k" ] || { echo "no $k"; return 1; }
-	echo scan >"$k"; sleep 1; echo scan >"$k"
-	cat "$k" >/tmp/kmemleak
-	objects=$(grep -c '^unreferenced object' /tmp/kmemleak)
-	# An object is ours when a frame of its allocation is in one of the project's
-	# modules, or is a bare address (a module unloaded since, which %pS cannot name:
-	# it may have been ours).
-	ours=$(awk '/^unreferenced object/ { if (o) n++; o = 0 }
-		/\[(mdev_rs|mtty_rs|mdev_test_vendor)\]/ || /^ +(0x)?ffffffff[0-9a-f]+$/ { o = 1 }
-		END { if (o) n++; print n + 0 }' /tmp/kmemleak)
-	echo "kmemleak: $objects unreferenced objects, $ours allocated by the project's modules or by unloaded code"
-	[ "$ours" = 0 ] || { head -n 40 /tmp/kmemleak; return 1; }
-}
+#    unreferenced (tools/testing/lib/kmemleak.sh).
 checked kmemleak_clean kmemleak_clean
 
 tally

@@ -5,15 +5,46 @@ pub use mdev_testkit::uuid::UuidSource;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
+use std::time::Instant;
 
 use crate::profile::Profile;
 use crate::profile::TypeSpec;
 use crate::sysfs;
+use crate::sysfs::Errno;
 use crate::sysfs::WriteResult;
 
 pub const CLASS_DIR: &str = "/sys/class/mdev_bus";
 pub const BUS_DIR: &str = "/sys/bus/mdev";
 pub const DEVICES_DIR: &str = "/sys/bus/mdev/devices";
+
+/// How long what a removed mdev held may take to come back once `remove` returned.
+/// Its UUID, and an instance the core counts, come back at the release of the mdev's
+/// device (`mdev_device_release`, on both cores); the ports of `mtty` and `mtty_rs`
+/// at the release of its VFIO device. A release runs at the last put: on the test
+/// kernel before `remove` returns, on the debug kernel 1 to 4 s later per kobject
+/// (`DEBUG_KOBJECT_RELEASE`; the VFIO device's comes before the mdev's). The limit is
+/// a deadlock detector, not a measured time: only a release that never comes (a
+/// leaked reference, a hang) reaches it, and the test then fails on the value.
+pub const RELEASE_LIMIT: Duration = Duration::from_secs(60);
+
+/// Reads a value that pending releases may still change (see [`RELEASE_LIMIT`])
+/// until `done` accepts it or the limit has passed, and returns the last value read,
+/// which the caller checks as exactly as without the wait. The one place where the
+/// suite waits for a release; on the test kernel it returns after the first read.
+pub fn after_release<T>(
+    mut read: impl FnMut() -> Result<T, String>,
+    done: impl Fn(&T) -> bool,
+) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        let v = read()?;
+        if done(&v) || start.elapsed() > RELEASE_LIMIT {
+            return Ok(v);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 /// A vendor driver: its module, its parent device and the parent's types.
 #[derive(Clone, Copy)]
@@ -59,7 +90,19 @@ impl Vendor {
 
     /// Creates an mdev and requires it to succeed.
     pub fn must_create(&self, t: &TypeSpec, uuid: &str) -> Result<(), String> {
-        match self.create(t, uuid) {
+        Self::created(t, uuid, self.create(t, uuid))
+    }
+
+    /// Creates an mdev again with the UUID of one removed before, which stays
+    /// reserved until that mdev's release: waits while the create gives `EEXIST`
+    /// ([`after_release`]), then requires it to succeed.
+    pub fn must_create_again(&self, t: &TypeSpec, uuid: &str) -> Result<(), String> {
+        let r = after_release(|| Ok(self.create(t, uuid)), |r| *r != Err(Errno::EEXIST))?;
+        Self::created(t, uuid, r)
+    }
+
+    fn created(t: &TypeSpec, uuid: &str, r: WriteResult) -> Result<(), String> {
+        match r {
             Ok(n) if n == uuid.len() => Ok(()),
             Ok(n) => Err(format!(
                 "create {uuid} on {}: wrote {n} of {} bytes",
@@ -78,6 +121,17 @@ impl Vendor {
     /// `available_instances` of every type, in profile order.
     pub fn available_all(&self) -> Result<Vec<u64>, String> {
         self.p.types.iter().map(|t| self.available(t)).collect()
+    }
+
+    /// `available_instances` of type `t` once it is `want`, after the releases of
+    /// removed mdevs ([`after_release`]); the caller checks the value.
+    pub fn available_released(&self, t: &TypeSpec, want: u64) -> Result<u64, String> {
+        after_release(|| self.available(t), |n| *n == want)
+    }
+
+    /// `available_instances` of every type once it is `want` ([`after_release`]).
+    pub fn available_all_released(&self, want: &[u64]) -> Result<Vec<u64>, String> {
+        after_release(|| self.available_all(), |v| v == want)
     }
 
     /// Whether the vendor's module is loaded.

@@ -70,6 +70,15 @@ pub struct Test {
     pub run: fn(&Ctx) -> TestResult,
 }
 
+impl Ctx {
+    /// `available_instances` of every type of the vendor once the mdevs removed so far
+    /// have been released ([`fixture::after_release`]); the caller compares it with
+    /// `baseline`.
+    pub fn released(&self) -> Result<Vec<u64>, String> {
+        self.vendor.available_all_released(&self.baseline)
+    }
+}
+
 struct Options {
     profile: String,
     other: Option<String>,
@@ -140,7 +149,7 @@ fn restore(ctx: &Ctx) -> Vec<String> {
             let _ = fixture::remove_raw(u, b"1");
         }
     }
-    match ctx.vendor.available_all() {
+    match ctx.vendor.available_all_released(&ctx.baseline) {
         Ok(now) if now != ctx.baseline => problems.push(format!(
             "available_instances is {now:?} with no mdev alive, was {:?}",
             ctx.baseline

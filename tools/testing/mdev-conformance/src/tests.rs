@@ -49,7 +49,19 @@ impl Snapshot {
 
     /// Fails unless nothing changed since `self` was taken.
     pub fn unchanged(&self, v: &Vendor, what: &str) -> Result<(), String> {
-        let now = Snapshot::take(v)?;
+        self.compare(Snapshot::take(v)?, what)
+    }
+
+    /// Fails unless the state is back to `self` once the releases of the mdevs
+    /// removed since have run ([`fixture::after_release`]).
+    pub fn restored(&self, v: &Vendor, what: &str) -> Result<(), String> {
+        self.compare(
+            fixture::after_release(|| Snapshot::take(v), |s| s == self)?,
+            what,
+        )
+    }
+
+    fn compare(&self, now: Snapshot, what: &str) -> Result<(), String> {
         if &now != self {
             return Err(format!(
                 "{what} changed the state: before {self:?}, after {now:?}"

@@ -116,7 +116,7 @@ fn expect_create(ctx: &Ctx, data: &[u8], want: WriteResult, uuid: &str) -> TestR
         );
         fixture::must_remove(uuid)?;
     }
-    before.unchanged(
+    before.restored(
         &ctx.vendor,
         &format!("create {:?}", String::from_utf8_lossy(data)),
     )?;
@@ -360,7 +360,7 @@ fn accounting(ctx: &Ctx) -> TestResult {
         }
         fixture::must_remove(&u)?;
         check_eq!(
-            ctx.vendor.available_all()?,
+            ctx.released()?,
             ctx.baseline.clone(),
             "available_instances after remove"
         );
@@ -403,7 +403,7 @@ fn exhaustion(ctx: &Ctx) -> TestResult {
     };
     fixture::must_remove(&back)?;
     check_eq!(
-        ctx.vendor.available(t)?,
+        ctx.vendor.available_released(t, 1)?,
         1,
         "{}/available_instances after one remove",
         t.dir
@@ -478,7 +478,7 @@ fn race_exhaustion(ctx: &Ctx) -> TestResult {
             fixture::must_remove(u)?;
         }
         check_eq!(
-            ctx.vendor.available_all()?,
+            ctx.released()?,
             ctx.baseline.clone(),
             "round {round}: available_instances"
         );
@@ -518,6 +518,11 @@ fn race_same_uuid(ctx: &Ctx) -> TestResult {
             "round {round}: mdevs on the bus"
         );
         fixture::must_remove(&u)?;
+        check_eq!(
+            ctx.released()?,
+            ctx.baseline.clone(),
+            "round {round}: available_instances"
+        );
     }
     Ok(())
 }
@@ -525,6 +530,7 @@ fn race_same_uuid(ctx: &Ctx) -> TestResult {
 /// The same UUID created on two parents at once: exactly one parent gets it.
 fn race_same_uuid_two_parents(ctx: &Ctx) -> TestResult {
     let other = ctx.other()?;
+    let other_baseline = other.available_all()?;
     for round in 0..ctx.stress {
         let u = ctx.uuids.fresh();
         let barrier = Barrier::new(2);
@@ -555,6 +561,17 @@ fn race_same_uuid_two_parents(ctx: &Ctx) -> TestResult {
             "round {round}: {u} lives under"
         );
         fixture::must_remove(&u)?;
+        check_eq!(
+            ctx.released()?,
+            ctx.baseline.clone(),
+            "round {round}: available_instances"
+        );
+        check_eq!(
+            other.available_all_released(&other_baseline)?,
+            other_baseline.clone(),
+            "round {round}: available_instances of {}",
+            other.p.parent
+        );
     }
     Ok(())
 }

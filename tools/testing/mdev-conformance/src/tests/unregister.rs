@@ -263,6 +263,7 @@ fn race_remove(ctx: &Ctx) -> TestResult {
 fn other_parent_unaffected(ctx: &Ctx) -> TestResult {
     let other = ctx.other()?;
     let t = other.first_type();
+    let other_baseline = other.available_all()?;
     for round in 0..ctx.stress.min(5) {
         let done = AtomicBool::new(false);
         let (unload, errors) = std::thread::scope(|s| {
@@ -278,6 +279,21 @@ fn other_parent_unaffected(ctx: &Ctx) -> TestResult {
                     if let Err(e) = fixture::must_remove(&u) {
                         errors.push(e);
                         break;
+                    }
+                    // The next create needs the instance back, which comes at the
+                    // removed mdev's release.
+                    match other.available_all_released(&other_baseline) {
+                        Ok(now) if now == other_baseline => {}
+                        Ok(now) => {
+                            errors.push(format!(
+                                "available_instances {now:?} after a remove, was {other_baseline:?}"
+                            ));
+                            break;
+                        }
+                        Err(e) => {
+                            errors.push(e);
+                            break;
+                        }
                     }
                     cycles += 1;
                 }

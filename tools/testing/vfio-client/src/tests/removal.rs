@@ -165,53 +165,60 @@ fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
     let started = Instant::now();
     let removal = background(move || (fixture::remove_raw(&uuid), Instant::now()));
 
-    if let Some(e) = &req {
+    // Whatever these checks find, the device is closed and the removal waited for
+    // below, so that the test never returns with its removal still running.
+    let during = (|| -> TestResult {
+        if let Some(e) = &req {
+            check!(
+                e.wait(PROMPT).is_some(),
+                "the REQ eventfd was not signalled within {} s of the removal",
+                PROMPT.as_secs()
+            );
+        }
+        wait_unpublished(&m)?;
+        thread::sleep(BLOCKED);
+        if let Ok((r, _)) = removal.try_recv() {
+            return Err(Fail::Fail(format!(
+                "remove returned {r:?} while the device was open"
+            )));
+        }
+        p.expect(UART_SCR, 0x42, "while the device's removal waits")?;
+        // The device is still in use: its ports are not free yet. The kernel's mtty
+        // gives them back in its VFIO release (mtty_release_dev), after the last close.
+        let avail = ctx.vendor.available(ctx.p.type_1port)?;
         check!(
-            e.wait(PROMPT).is_some(),
-            "the REQ eventfd was not signalled within {} s of the removal",
-            PROMPT.as_secs()
+            avail + 1 == ctx.baseline[0],
+            "available_instances of {} is {avail} while its removed mdev is still open, want {}",
+            ctx.p.type_1port,
+            ctx.baseline[0] - 1
         );
-    }
-    wait_unpublished(&m)?;
-    thread::sleep(BLOCKED);
-    if let Ok((r, _)) = removal.try_recv() {
-        return Err(Fail::Fail(format!(
-            "remove returned {r:?} while the device was open"
-        )));
-    }
-    p.expect(UART_SCR, 0x42, "while the device's removal waits")?;
-    // The device is still in use: its ports are not free yet. The kernel's mtty gives
-    // them back in its VFIO release (mtty_release_dev), after the last close.
-    let avail = ctx.vendor.available(ctx.p.type_1port)?;
-    check!(
-        avail + 1 == ctx.baseline[0],
-        "available_instances of {} is {avail} while its removed mdev is still open, want {}",
-        ctx.p.type_1port,
-        ctx.baseline[0] - 1
-    );
-    match (iface, &o.group) {
-        (Iface::Group, Some(g)) => check_errno!(
-            vfio::get_device_fd(g, &m.uuid),
-            Errno::ENODEV,
-            "a second GET_DEVICE_FD while the removal waits"
-        ),
-        _ => check_errno!(
-            sys::open_rw(&cdev),
-            Errno::ENOENT,
-            "opening {cdev} while the removal waits"
-        ),
-    }
-    other_parent_works(ctx)?;
-    if let Ok((r, _)) = removal.try_recv() {
-        return Err(Fail::Fail(format!(
-            "remove returned {r:?} while the device was open"
-        )));
-    }
+        match (iface, &o.group) {
+            (Iface::Group, Some(g)) => check_errno!(
+                vfio::get_device_fd(g, &m.uuid),
+                Errno::ENODEV,
+                "a second GET_DEVICE_FD while the removal waits"
+            ),
+            _ => check_errno!(
+                sys::open_rw(&cdev),
+                Errno::ENOENT,
+                "opening {cdev} while the removal waits"
+            ),
+        }
+        other_parent_works(ctx)?;
+        if let Ok((r, _)) = removal.try_recv() {
+            return Err(Fail::Fail(format!(
+                "remove returned {r:?} while the device was open"
+            )));
+        }
+        Ok(())
+    })();
 
     let closed = Instant::now();
     drop(o);
     drop(req);
-    let (r, done) = removal.recv_timeout(PROMPT).map_err(|_| {
+    let finished = removal.recv_timeout(PROMPT);
+    during?;
+    let (r, done) = finished.map_err(|_| {
         Fail::Fail(format!(
             "remove did not return within {} s of closing the device",
             PROMPT.as_secs()
@@ -222,7 +229,8 @@ fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
         "remove after closing the device: {r:?}, want Ok(1)"
     );
     check!(!m.exists(), "{} still exists after its removal", m.uuid);
-    let avail = ctx.vendor.available(ctx.p.type_1port)?;
+    // The ports come back at the VFIO device's release, after the last close.
+    let avail = ctx.released()?[0];
     check!(
         avail == ctx.baseline[0],
         "available_instances of {} is {avail}, was {}",
@@ -445,18 +453,24 @@ fn unload_while_cdev_unbound(ctx: &Ctx, _: Iface) -> TestResult {
     let vendor = ctx.vendor;
     let started = Instant::now();
     let unload = background(move || (vendor.unload(libc::O_NONBLOCK), Instant::now()));
-    wait_unpublished(&m)?;
-    thread::sleep(BLOCKED);
-    if let Ok((r, _)) = unload.try_recv() {
-        return Err(Fail::Fail(format!(
-            "delete_module returned {r:?} while the cdev was open"
-        )));
-    }
-    check_errno!(c.info(), Errno::EINVAL, "GET_INFO on the unbound cdev");
-    other_parent_works(ctx)?;
+    // Whatever these checks find, the cdev is closed and the unload waited for below,
+    // so that the test never returns with its unload still running.
+    let during = (|| -> TestResult {
+        wait_unpublished(&m)?;
+        thread::sleep(BLOCKED);
+        if let Ok((r, _)) = unload.try_recv() {
+            return Err(Fail::Fail(format!(
+                "delete_module returned {r:?} while the cdev was open"
+            )));
+        }
+        check_errno!(c.info(), Errno::EINVAL, "GET_INFO on the unbound cdev");
+        other_parent_works(ctx)
+    })();
     let closed = Instant::now();
     drop(c);
-    let (r, done) = unload.recv_timeout(PROMPT).map_err(|_| {
+    let finished = unload.recv_timeout(PROMPT);
+    during?;
+    let (r, done) = finished.map_err(|_| {
         Fail::Fail(format!(
             "delete_module did not return within {} s of closing the cdev",
             PROMPT.as_secs()
