@@ -56,7 +56,7 @@ impl Snapshot {
     /// removed since have run ([`fixture::after_release`]).
     pub fn restored(&self, v: &Vendor, what: &str) -> Result<(), String> {
         self.compare(
-            fixture::after_release(|| Snapshot::take(v), |s| s == self)?,
+            mdev_testkit::release::after_release(|| Snapshot::take(v), |s| s == self)?,
             what,
         )
     }

@@ -9,6 +9,7 @@ pub mod kernel;
 pub mod kmsg;
 pub mod ktap;
 pub mod ktap_check;
+pub mod release;
 pub mod uuid;
 
 pub use check::Fail;

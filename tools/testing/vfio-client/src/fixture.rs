@@ -9,8 +9,6 @@ use std::io::Write;
 use std::path::Path;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
-use std::time::Instant;
 
 use crate::sys;
 use crate::sys::Errno;
@@ -18,32 +16,6 @@ use crate::sys::Res;
 
 pub const CLASS_DIR: &str = "/sys/class/mdev_bus";
 pub const DEVICES_DIR: &str = "/sys/bus/mdev/devices";
-
-/// How long the ports of a removed mdev may take to come back once `remove`
-/// returned: `mtty` and `mtty_rs` give them back at the release of the mdev's VFIO
-/// device, which runs at its last put: on the test kernel before `remove` returns,
-/// on the debug kernel 1 to 4 s later (`DEBUG_KOBJECT_RELEASE`). The limit is a
-/// deadlock detector, not a measured time: only a release that never comes (a
-/// leaked reference, a hang) reaches it, and the test then fails on the value.
-pub const RELEASE_LIMIT: Duration = Duration::from_secs(60);
-
-/// Reads a value that pending releases may still change until `done` accepts it or
-/// [`RELEASE_LIMIT`] has passed, and returns the last value read, which the caller
-/// checks as exactly as without the wait. The one place where the client waits for
-/// a release; on the test kernel it returns after the first read.
-pub fn after_release<T>(
-    mut read: impl FnMut() -> Result<T, String>,
-    done: impl Fn(&T) -> bool,
-) -> Result<T, String> {
-    let start = Instant::now();
-    loop {
-        let v = read()?;
-        if done(&v) || start.elapsed() > RELEASE_LIMIT {
-            return Ok(v);
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// Opens `path` and writes `data` with one write(2), like `echo -n data > path`.
 pub fn write_attr(path: &Path, data: &[u8]) -> Res<usize> {

@@ -104,7 +104,7 @@ impl Ctx {
     /// `available_instances` of both types once the ports of the mdevs removed so far
     /// are back ([`fixture::after_release`]); the caller compares it with `baseline`.
     pub fn released(&self) -> Result<Vec<u64>, String> {
-        fixture::after_release(|| self.available(), |v| *v == self.baseline)
+        mdev_testkit::release::after_release(|| self.available(), |v| *v == self.baseline)
     }
 }
 
