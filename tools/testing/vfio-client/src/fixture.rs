@@ -66,26 +66,7 @@ impl Parent {
 
     /// Loads the module (a no-op when it is loaded) and requires the parent to appear.
     pub fn load(&self) -> Result<(), String> {
-        let out = Command::new("modprobe")
-            .arg(self.module)
-            .output()
-            .map_err(|e| format!("cannot run modprobe: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "modprobe {}: {}: {}",
-                self.module,
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            ));
-        }
-        if !self.dir().exists() {
-            return Err(format!(
-                "{} loaded but {} is missing",
-                self.module,
-                self.dir().display()
-            ));
-        }
-        Ok(())
+        modprobe(self.module, &[], &self.dir())
     }
 
     /// delete_module(2) with `flags`, as rmmod does it.
@@ -197,4 +178,24 @@ impl Drop for Mdev {
 /// The UUIDs of this program's mdevs (fixed, so runs compare).
 pub fn uuid_source() -> UuidSource {
     UuidSource::new("5f1a0c3e-7d2b-4c6e-9a8f-", 0xf10_0000)
+}
+
+/// `modprobe MODULE ARGS...`, then requires the parent directory `dir` to exist.
+pub fn modprobe(module: &str, args: &[String], dir: &Path) -> Result<(), String> {
+    let out = Command::new("modprobe")
+        .arg(module)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run modprobe: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "modprobe {module}: {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        ));
+    }
+    if !dir.exists() {
+        return Err(format!("{module} loaded but {} is missing", dir.display()));
+    }
+    Ok(())
 }

@@ -9,7 +9,6 @@
 
 use std::path::Path;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::atomic::AtomicU32;
 use std::sync::atomic::Ordering;
 
@@ -159,27 +158,7 @@ impl ParentDef {
 
     /// Loads the module with the soak's parameters; the parent must appear.
     pub fn load(&self) -> Result<(), String> {
-        let out = Command::new("modprobe")
-            .arg(self.module)
-            .args(self.load_args())
-            .output()
-            .map_err(|e| format!("cannot run modprobe: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "modprobe {}: {}: {}",
-                self.module,
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim_end()
-            ));
-        }
-        if !self.dir().exists() {
-            return Err(format!(
-                "{} loaded but {} is missing",
-                self.module,
-                self.dir().display()
-            ));
-        }
-        Ok(())
+        crate::fixture::modprobe(self.module, &self.load_args(), &self.dir())
     }
 
     /// `available_instances` of every type with no mdev alive.
