@@ -299,6 +299,17 @@ module_gone() {
 module_complete() {
 	loaded "$mod" || { say "$mod is not loaded"; return 1; }
 	[ -d "/sys/bus/mdev/drivers/$mod_drv" ] || { say "no mdev driver $mod_drv"; return 1; }
+	# The driver core's bus_add_driver() logs and ignores a failure to add a driver's
+	# uevent, bind and unbind files (drivers/base/bus.c): a known fault of the kernel.
+	for f in uevent bind unbind; do
+		[ -e "/sys/bus/mdev/drivers/$mod_drv/$f" ] && continue
+		if dmesg | grep -qE "bus_add_driver: (uevent attr|add_bind_files)\($mod_drv\) failed"; then
+			say "N=$1: known fault of the kernel: bus_add_driver() ignored a failure, no $f file for $mod_drv"
+			known=$((known + 1))
+		else
+			say "/sys/bus/mdev/drivers/$mod_drv/$f missing"; return 1
+		fi
+	done
 	p=/sys/class/$mod_class/$mod_parent
 	if [ ! -e "$bus/$mod_parent" ]; then
 		# The C core's mdev_register_parent() warns and succeeds when it cannot make
@@ -447,9 +458,19 @@ if [ "$core" = rust ] || [ -n "${MDEV_RUN_KNOWN_FAULTS:-}" ]; then
 	loaded mdev_test_vendor && rmmod mdev_test_vendor
 fi
 known_fault_on_c reregister_test_vendor reregister_test_vendor "the C core's mdev_unregister_parent() returns before the releases of the types' kobjects have run, and registering the same types again initialises kobjects whose delayed release is still armed (as lifetime-tests.sh's c_vendor_reregister)"
-known_fault_on_c register_test_vendor register_test_vendor "the test vendor frees its types when mdev_register_parent() failed or mdev_unregister_parent() returned, which the header allows; the C core's delayed type releases then read them (as lifetime-tests.sh's c_vendor_frees_types)"
+# The module-load sweeps: finit_module() passes hundreds of injection points in the
+# module loader (many absorbed: the load succeeds and must be unloaded again,
+# which waits for delayed releases), about 10 s each on the debug kernel under TCG,
+# more than an hour. They run with MDEV_FAULT_MODULES=1.
+modules_reason=""
+[ -n "${MDEV_FAULT_MODULES:-}" ] || modules_reason="a long run (about 10 s per injection point, and the module loader passes many: most are absorbed, so the module must be unloaded again); MDEV_FAULT_MODULES=1 runs it"
+if [ -n "$modules_reason" ]; then
+	checked register_test_vendor : "$modules_reason"
+else
+	known_fault_on_c register_test_vendor register_test_vendor "the test vendor frees its types when mdev_register_parent() failed or mdev_unregister_parent() returned, which the header allows; the C core's delayed type releases then read them (as lifetime-tests.sh's c_vendor_frees_types)"
+fi
 loaded mtty_rs && rmmod mtty_rs
-checked register_mtty_rs register_mtty_rs
+checked register_mtty_rs register_mtty_rs "$modules_reason"
 
 # Late releases: wait for every release the sweeps started (25 s: five times the
 # debug option's maximum delay, plus margin; see lifetime-tests.sh), then look for
