@@ -132,13 +132,31 @@ vfio_group_fault_seen() {
 	return $st
 }
 
+# A known fault of the reference: the C core's mdev_device_create() takes one of the
+# parent's instances (drivers without get_available) before it allocates the mdev,
+# and returns -ENOMEM without giving it back when that allocation fails
+# (drivers/vfio/mdev/mdev_core.c, 7.3): available_instances stays one short. Counted
+# in `leaked` (the injected fault's stack starts in mdev_device_create), and the
+# end-of-sweep check expects that many fewer instances on the C core.
+leaked=0
+instance_leak_fault() {
+	[ "$core" = c ] && [ -z "${MDEV_RUN_KNOWN_FAULTS:-}" ] && [ "$vcounts" = 1 ] || return 1
+	case "$(injected_stack)" in
+	"mdev_device_create [mdev] < create_store [mdev]"*)
+		say "N=$nth: known fault of the reference: mdev_device_create() does not give back the instance it took when allocating the mdev fails"
+		known=$((known + 1))
+		return 0 ;;
+	esac
+	return 1
+}
+
 # sweep PATH-NUMBER PREPARE OP VERIFY: for N = 1, 2, ... runs PREPARE N (no fault),
 # OP N (prints the fail-nth helper's `RESULT INJECTED`) and VERIFY N RESULT
 # INJECTED, then looks for kernel reports in what the log got meanwhile; ends after
 # the first N at which no fault was injected (the call must then have succeeded),
 # and sets `points` to the number of injection points found.
 sweep() {
-	refused=0 absorbed=0 silent=0 errnos="" failures=0 points=0 known=0
+	refused=0 absorbed=0 silent=0 errnos="" failures=0 points=0 known=0 leaked=0
 	nth=0
 	while :; do
 		nth=$((nth + 1))
@@ -156,6 +174,7 @@ sweep() {
 		vfio_known=0
 		# Only a call that failed: a fault absorbed there (a lost uevent) fails nothing.
 		[ "$inj" = yes ] && [ "$res" != OK ] && vfio_group_fault && vfio_known=1
+		[ "$inj" = yes ] && [ "$res" != OK ] && instance_leak_fault && leaked=$((leaked + 1))
 		"$4" "$nth" "$res" "$inj" || { say "N=$nth ($res, fault injected: $inj): left behind or incomplete"; ok=1; }
 		if [ $vfio_known = 1 ]; then
 			vfio_group_fault_seen || { say "N=$nth: the known VFIO fault did not show as expected"; ok=1; }
@@ -195,21 +214,22 @@ sweep() {
 	say "$points injection points, all covered (N=$nth injected nothing and succeeded):" \
 		"$refused refused ($errnos ), $absorbed absorbed by a call that still" \
 		"succeeded completely ($silent of them silently: __GFP_NOWARN allocations)"
-	[ $known = 0 ] || say "$known of them with a known fault of the reference"
+	[ $known = 0 ] || say "$known of them with a known fault (named above)"
 	[ $failures = 0 ]
 }
 
 # The vendor a create/remove sweep runs on: its type directory, bus driver, whether
 # its mdevs are VFIO devices, and the type's available_instances at the start.
-vtype="" vdrv="" vvfio=0 vstart=0 vpath=0
+vtype="" vdrv="" vvfio=0 vstart=0 vpath=0 vcounts=0
 avail() { cat "$vtype/available_instances"; }
-avail_back() { [ "$(avail)" = "$vstart" ]; }
+avail_back() { [ "$(avail)" = "$((vstart - leaked))" ]; }
 
 # created_again PATH-NUMBER LAST: after a sweep, once the releases it started have
 # run, every UUID it used can be created again, complete, and removed, and
 # available_instances is back to its start value.
 created_again() {
-	wait_until avail_back || { say "available_instances $(avail), want $vstart"; return 1; }
+	[ $leaked = 0 ] || say "$leaked instances lost by the known fault of the reference above"
+	wait_until avail_back || { say "available_instances $(avail), want $((vstart - leaked))"; return 1; }
 	j=1 st=0
 	while [ $j -le "$2" ]; do
 		u=$(uuid "$1" $j)
@@ -228,7 +248,7 @@ created_again() {
 		j=$((j + 1))
 	done
 	[ "$(live)" = 0 ] || { say "mdevs left: $(ls /sys/bus/mdev/devices | head -n 3 | tr "\n" " ")"; st=1; }
-	wait_until avail_back || { say "available_instances $(avail) after the second round, want $vstart"; st=1; }
+	wait_until avail_back || { say "available_instances $(avail) after the second round, want $((vstart - leaked))"; st=1; }
 	return $st
 }
 create_quiet() { echo "$1" 2>/dev/null >"$vtype/create"; }
@@ -273,12 +293,12 @@ remove_sweep() {
 }
 
 use_mtty_rs() { # PATH-NUMBER
-	vtype=$bus/mtty_rs/mdev_supported_types/mtty_rs-1 vdrv=mtty_rs vvfio=1 vpath=$1
+	vtype=$bus/mtty_rs/mdev_supported_types/mtty_rs-1 vdrv=mtty_rs vvfio=1 vpath=$1 vcounts=0
 	loaded mtty_rs || modprobe mtty_rs ports=10000 || return 1
 	vstart=$(avail)
 }
 use_test_vendor() { # PATH-NUMBER
-	vtype=$bus/mdev_test/mdev_supported_types/mdev_test-t0 vdrv=mdev_test vvfio=0 vpath=$1
+	vtype=$bus/mdev_test/mdev_supported_types/mdev_test-t0 vdrv=mdev_test vvfio=0 vpath=$1 vcounts=1
 	loaded mdev_test_vendor || modprobe mdev_test_vendor instances=10000 || return 1
 	vstart=$(avail)
 }
