@@ -393,6 +393,32 @@ unsafe fn notify(dev: *mut bindings::device, state: &'static CStr) {
     };
 }
 
+/// Undoes a registration that failed after its first `added` types were added to
+/// `kset`: they were usable already, so what was created on them is removed first,
+/// then the types and the kset, under the gate as unregistration does, so that no
+/// create can slip in between; then it waits for their last releases before the
+/// vendor gets its memory back.
+///
+/// # Safety
+///
+/// `parent` is being registered by [`register`], which created `kset` and added the
+/// parent's types `0..added` to it and nothing else.
+unsafe fn roll_back(parent: *mut ffi::mdev_parent, kset: *mut bindings::kset, added: usize) {
+    {
+        // SAFETY: Filled in by `register`; not yet visible to the vendor as registered.
+        let p = unsafe { Parent::from_raw(parent) };
+        let gate = p.gate().write();
+        device::remove_all_children(p, &gate);
+        for &t in p.types().iter().take(added).rev() {
+            // SAFETY: Types `0..added` were added (caller).
+            unsafe { remove_type(t) };
+        }
+        // SAFETY: Created by `register` (caller), and its types are gone.
+        unsafe { bindings::kset_unregister(kset) };
+    }
+    crate::teardown::wait(parent);
+}
+
 /// Registers `parent`: the ABI's `mdev_register_parent()`.
 ///
 /// # Safety
@@ -446,31 +472,22 @@ pub(crate) unsafe fn register(
         let t = unsafe { *types.add(i) };
         // SAFETY: `t` is a vendor type not in use; `parent` is being registered.
         if let Err(e) = unsafe { add_type(parent, kset, t) } {
-            // The types added so far were usable already. Remove what was created on
-            // them and then the types themselves, under the gate, as unregistration
-            // does, so that no create can slip in between; then wait for their last
-            // releases before the vendor gets its memory back.
-            {
-                // SAFETY: Filled in above; not yet visible to the vendor as registered.
-                let p = unsafe { Parent::from_raw(parent) };
-                let gate = p.gate().write();
-                device::remove_all_children(p, &gate);
-                for j in (0..i).rev() {
-                    // SAFETY: Types `0..i` were added above.
-                    unsafe { remove_type(*types.add(j)) };
-                }
-                // SAFETY: Created above, and its types are gone.
-                unsafe { bindings::kset_unregister(kset) };
-            }
-            crate::teardown::wait(parent);
+            // SAFETY: Types `0..i` were added to `kset` above.
+            unsafe { roll_back(parent, kset, i) };
             return Err(e);
         }
     }
 
-    // The compat link is a convenience: the C core warns and goes on without it.
+    // The `mdev_bus` link is how userspace (mdevctl, libvirt) finds parents: without
+    // it the registration is not complete, so its failure fails the registration. The
+    // C core warns and goes on without it.
     // SAFETY: `dev` is live.
-    if unsafe { bindings::class_compat_create_link(bus::compat_class(), dev) } != 0 {
-        kernel::pr_warn!("mdev_rs: failed to create compatibility class link\n");
+    let ret = unsafe { bindings::class_compat_create_link(bus::compat_class(), dev) };
+    if ret != 0 {
+        // SAFETY: Every type was added to `kset` above.
+        // CAST: A `u32` count fits a `usize` on every architecture Linux has.
+        unsafe { roll_back(parent, kset, nr_types as usize) };
+        return Err(Error::from_errno(ret));
     }
     // SAFETY: `dev` is live.
     unsafe { bindings::_dev_info(dev, c"MDEV: Registered\n".as_char_ptr()) };
@@ -500,8 +517,7 @@ pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
     {
         let gate = p.gate().write();
         p.gate().assert_held_write();
-        // SAFETY: `dev` is live and the link was created by `register` (or failed, which
-        // remove_link tolerates).
+        // SAFETY: `dev` is live and the link was created by `register`.
         unsafe { bindings::class_compat_remove_link(bus::compat_class(), dev) };
         device::remove_all_children(p, &gate);
         for &t in p.types() {
