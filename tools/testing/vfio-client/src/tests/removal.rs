@@ -137,6 +137,158 @@ fn other_parent_works(ctx: &Ctx) -> Result<(), Fail> {
     }
 }
 
+/// A blocking operation of [`blocks_while_open`]: the words that name it in the
+/// messages, and the value the test writes to the scratch register of the open device.
+struct Op {
+    /// The operation, as the subject of "returned": "remove", "unbind".
+    verb: &'static str,
+    /// The operation in progress: "removal", "unbind".
+    noun: &'static str,
+    /// What it makes of the mdev: "removed", "unbound".
+    done: &'static str,
+    /// Written to the first port's scratch register before the operation starts.
+    scr: u8,
+}
+
+const REMOVE: Op = Op {
+    verb: "remove",
+    noun: "removal",
+    done: "removed",
+    scr: 0x42,
+};
+
+const UNBIND: Op = Op {
+    verb: "unbind",
+    noun: "unbind",
+    done: "unbound",
+    scr: 0x5a,
+};
+
+/// What [`blocks_while_open`] saw of the operation once the device was closed.
+struct Blocked {
+    /// The operation's name, for the report.
+    verb: &'static str,
+    /// What the operation returned.
+    r: Res<usize>,
+    /// When the operation was started, the device closed, and the operation returned.
+    started: Instant,
+    closed: Instant,
+    done: Instant,
+}
+
+impl Blocked {
+    /// Reports how long the operation blocked and how soon after the close it returned.
+    fn report(&self, ctx: &Ctx) {
+        Reporter::diag(&format!(
+            "{} blocked {:.1} s while open ({}), returned {} ms after the close",
+            self.verb,
+            self.closed.duration_since(self.started).as_secs_f64(),
+            if ctx.p.has_request {
+                "REQ signalled"
+            } else {
+                "no request callback"
+            },
+            self.done.saturating_duration_since(self.closed).as_millis()
+        ));
+    }
+}
+
+/// Opens `m` through `iface` (with the REQ eventfd set when the driver has a
+/// `request` callback), writes `op.scr` to its first port's scratch register, and
+/// starts `run` on a thread. While `run` blocks it checks that the REQ eventfd is
+/// signalled, that the device is unpublished, that `run` stays blocked, that the
+/// open device still answers, that the mdev's port is still taken, runs `during`
+/// (the test's own checks), and checks that other parents work. Whatever these
+/// checks find, it then closes the device and waits for `run` to return, so that
+/// the test never returns with `run` still running; a failed check is reported
+/// before a `run` that did not return.
+fn blocks_while_open(
+    ctx: &Ctx,
+    m: &Mdev,
+    iface: Iface,
+    op: &Op,
+    run: impl FnOnce() -> Res<usize> + Send + 'static,
+    during: impl FnOnce(&vfio::Open) -> TestResult,
+) -> Result<Blocked, Fail> {
+    let o = vfio::open(m, iface)?;
+    let req = if ctx.p.has_request {
+        let e = EventFd::new().or_fail("eventfd")?;
+        o.dev
+            .set_eventfd(VFIO_PCI_REQ_IRQ_INDEX, e.raw())
+            .or_fail("SET_IRQS REQ eventfd")?;
+        Some(e)
+    } else {
+        None
+    };
+    let p = Port::new(&o.dev, 0)?;
+    p.wr(UART_SCR, op.scr)?;
+    let started = Instant::now();
+    let running = background(move || (run(), Instant::now()));
+
+    let checks = (|| -> TestResult {
+        if let Some(e) = &req {
+            check!(
+                e.wait(PROMPT).is_some(),
+                "the REQ eventfd was not signalled within {} s of the {}",
+                PROMPT.as_secs(),
+                op.noun
+            );
+        }
+        wait_unpublished(m)?;
+        thread::sleep(BLOCKED);
+        if let Ok((r, _)) = running.try_recv() {
+            return Err(Fail::Fail(format!(
+                "{} returned {r:?} while the device was open",
+                op.verb
+            )));
+        }
+        p.expect(
+            UART_SCR,
+            op.scr,
+            &format!("while the device's {} waits", op.noun),
+        )?;
+        // The device is still in use: its ports are not free yet. The kernel's mtty
+        // gives them back in its VFIO release (mtty_release_dev), after the last close.
+        let avail = ctx.vendor.available(ctx.p.type_1port)?;
+        check!(
+            avail + 1 == ctx.baseline[0],
+            "available_instances of {} is {avail} while its {} mdev is still open, want {}",
+            ctx.p.type_1port,
+            op.done,
+            ctx.baseline[0] - 1
+        );
+        during(&o)?;
+        other_parent_works(ctx)?;
+        if let Ok((r, _)) = running.try_recv() {
+            return Err(Fail::Fail(format!(
+                "{} returned {r:?} while the device was open",
+                op.verb
+            )));
+        }
+        Ok(())
+    })();
+
+    let closed = Instant::now();
+    drop(o);
+    drop(req);
+    let finished = running.recv_timeout(PROMPT);
+    checks?;
+    let (r, done) = finished.map_err(|_| {
+        Fail::Fail(format!(
+            "{} did not return within {} s of closing the device",
+            op.verb,
+            PROMPT.as_secs()
+        ))
+    })?;
+    Ok(Blocked {
+        verb: op.verb,
+        r,
+        started,
+        closed,
+        done,
+    })
+}
+
 /// `remove` written while the device is open blocks until the client closes it,
 /// without blocking other parents; with a `request` callback the client is asked
 /// (the REQ eventfd) and closes on that signal. Meanwhile the open device answers,
@@ -149,84 +301,33 @@ fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
         None => m.cdev_path()?,
         Some(_) => String::new(),
     };
-    let o = vfio::open(&m, iface)?;
-    let req = if ctx.p.has_request {
-        let e = EventFd::new().or_fail("eventfd")?;
-        o.dev
-            .set_eventfd(VFIO_PCI_REQ_IRQ_INDEX, e.raw())
-            .or_fail("SET_IRQS REQ eventfd")?;
-        Some(e)
-    } else {
-        None
-    };
-    let p = Port::new(&o.dev, 0)?;
-    p.wr(UART_SCR, 0x42)?;
     let uuid = m.uuid.clone();
-    let started = Instant::now();
-    let removal = background(move || (fixture::remove_raw(&uuid), Instant::now()));
-
-    // Whatever these checks find, the device is closed and the removal waited for
-    // below, so that the test never returns with its removal still running.
-    let during = (|| -> TestResult {
-        if let Some(e) = &req {
-            check!(
-                e.wait(PROMPT).is_some(),
-                "the REQ eventfd was not signalled within {} s of the removal",
-                PROMPT.as_secs()
-            );
-        }
-        wait_unpublished(&m)?;
-        thread::sleep(BLOCKED);
-        if let Ok((r, _)) = removal.try_recv() {
-            return Err(Fail::Fail(format!(
-                "remove returned {r:?} while the device was open"
-            )));
-        }
-        p.expect(UART_SCR, 0x42, "while the device's removal waits")?;
-        // The device is still in use: its ports are not free yet. The kernel's mtty
-        // gives them back in its VFIO release (mtty_release_dev), after the last close.
-        let avail = ctx.vendor.available(ctx.p.type_1port)?;
-        check!(
-            avail + 1 == ctx.baseline[0],
-            "available_instances of {} is {avail} while its removed mdev is still open, want {}",
-            ctx.p.type_1port,
-            ctx.baseline[0] - 1
-        );
-        match (iface, &o.group) {
-            (Iface::Group, Some(g)) => check_errno!(
-                vfio::get_device_fd(g, &m.uuid),
-                Errno::ENODEV,
-                "a second GET_DEVICE_FD while the removal waits"
-            ),
-            _ => check_errno!(
-                sys::open_rw(&cdev),
-                Errno::ENOENT,
-                "opening {cdev} while the removal waits"
-            ),
-        }
-        other_parent_works(ctx)?;
-        if let Ok((r, _)) = removal.try_recv() {
-            return Err(Fail::Fail(format!(
-                "remove returned {r:?} while the device was open"
-            )));
-        }
-        Ok(())
-    })();
-
-    let closed = Instant::now();
-    drop(o);
-    drop(req);
-    let finished = removal.recv_timeout(PROMPT);
-    during?;
-    let (r, done) = finished.map_err(|_| {
-        Fail::Fail(format!(
-            "remove did not return within {} s of closing the device",
-            PROMPT.as_secs()
-        ))
-    })?;
+    let b = blocks_while_open(
+        ctx,
+        &m,
+        iface,
+        &REMOVE,
+        move || fixture::remove_raw(&uuid),
+        |o| {
+            match (iface, &o.group) {
+                (Iface::Group, Some(g)) => check_errno!(
+                    vfio::get_device_fd(g, &m.uuid),
+                    Errno::ENODEV,
+                    "a second GET_DEVICE_FD while the removal waits"
+                ),
+                _ => check_errno!(
+                    sys::open_rw(&cdev),
+                    Errno::ENOENT,
+                    "opening {cdev} while the removal waits"
+                ),
+            }
+            Ok(())
+        },
+    )?;
     check!(
-        r == Ok(1),
-        "remove after closing the device: {r:?}, want Ok(1)"
+        b.r == Ok(1),
+        "remove after closing the device: {:?}, want Ok(1)",
+        b.r
     );
     check!(!m.exists(), "{} still exists after its removal", m.uuid);
     // The ports come back at the VFIO device's release, after the last close.
@@ -237,16 +338,7 @@ fn remove_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
         ctx.p.type_1port,
         ctx.baseline[0]
     );
-    Reporter::diag(&format!(
-        "remove blocked {:.1} s while open ({}), returned {} ms after the close",
-        closed.duration_since(started).as_secs_f64(),
-        if ctx.p.has_request {
-            "REQ signalled"
-        } else {
-            "no request callback"
-        },
-        done.saturating_duration_since(closed).as_millis()
-    ));
+    b.report(ctx);
     Ok(())
 }
 
@@ -264,72 +356,24 @@ fn unbind_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
         .and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned()))
         .ok_or_else(|| Fail::Fail(format!("{}/driver: no driver link", dir.display())))?;
     let drv_dir = std::path::Path::new("/sys/bus/mdev/drivers").join(&driver);
-    let o = vfio::open(&m, iface)?;
-    let req = if ctx.p.has_request {
-        let e = EventFd::new().or_fail("eventfd")?;
-        o.dev
-            .set_eventfd(VFIO_PCI_REQ_IRQ_INDEX, e.raw())
-            .or_fail("SET_IRQS REQ eventfd")?;
-        Some(e)
-    } else {
-        None
-    };
-    let p = Port::new(&o.dev, 0)?;
-    p.wr(UART_SCR, 0x5a)?;
     let (uuid, unbind) = (m.uuid.clone(), drv_dir.join("unbind"));
-    let started = Instant::now();
-    let unbinding = background(move || {
-        (
-            fixture::write_attr(&unbind, uuid.as_bytes()),
-            Instant::now(),
-        )
-    });
-
-    if let Some(e) = &req {
-        check!(
-            e.wait(PROMPT).is_some(),
-            "the REQ eventfd was not signalled within {} s of the unbind",
-            PROMPT.as_secs()
-        );
-    }
-    wait_unpublished(&m)?;
-    thread::sleep(BLOCKED);
-    if let Ok((r, _)) = unbinding.try_recv() {
-        return Err(Fail::Fail(format!(
-            "unbind returned {r:?} while the device was open"
-        )));
-    }
-    p.expect(UART_SCR, 0x5a, "while the device's unbind waits")?;
-    let avail = ctx.vendor.available(ctx.p.type_1port)?;
+    let b = blocks_while_open(
+        ctx,
+        &m,
+        iface,
+        &UNBIND,
+        move || fixture::write_attr(&unbind, uuid.as_bytes()),
+        |_| {
+            // The unbind holds this mdev's device lock, not the parent's gate: the
+            // parent creates and removes other mdevs.
+            let other = ctx.create(2)?;
+            other.remove().map_err(Fail::Fail)
+        },
+    )?;
     check!(
-        avail + 1 == ctx.baseline[0],
-        "available_instances of {} is {avail} while its unbound mdev is still open, want {}",
-        ctx.p.type_1port,
-        ctx.baseline[0] - 1
-    );
-    // The unbind holds this mdev's device lock, not the parent's gate: the parent
-    // creates and removes other mdevs.
-    let other = ctx.create(2)?;
-    other.remove().map_err(Fail::Fail)?;
-    other_parent_works(ctx)?;
-    if let Ok((r, _)) = unbinding.try_recv() {
-        return Err(Fail::Fail(format!(
-            "unbind returned {r:?} while the device was open"
-        )));
-    }
-
-    let closed = Instant::now();
-    drop(o);
-    drop(req);
-    let (r, done) = unbinding.recv_timeout(PROMPT).map_err(|_| {
-        Fail::Fail(format!(
-            "unbind did not return within {} s of closing the device",
-            PROMPT.as_secs()
-        ))
-    })?;
-    check!(
-        r == Ok(m.uuid.len()),
-        "unbind after closing the device: {r:?}, want Ok({})",
+        b.r == Ok(m.uuid.len()),
+        "unbind after closing the device: {:?}, want Ok({})",
+        b.r,
         m.uuid.len()
     );
     check!(m.exists(), "{} is gone after the unbind", m.uuid);
@@ -345,7 +389,7 @@ fn unbind_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
     );
     // The ports come back with the VFIO device's release, after the last close.
     let mut avail = ctx.vendor.available(ctx.p.type_1port)?;
-    while avail != ctx.baseline[0] && closed.elapsed() < PROMPT {
+    while avail != ctx.baseline[0] && b.closed.elapsed() < PROMPT {
         thread::sleep(Duration::from_millis(20));
         avail = ctx.vendor.available(ctx.p.type_1port)?;
     }
@@ -361,16 +405,7 @@ fn unbind_while_open(ctx: &Ctx, iface: Iface) -> TestResult {
         "bind after the unbind"
     );
     m.remove().map_err(Fail::Fail)?;
-    Reporter::diag(&format!(
-        "unbind blocked {:.1} s while open ({}), returned {} ms after the close",
-        closed.duration_since(started).as_secs_f64(),
-        if ctx.p.has_request {
-            "REQ signalled"
-        } else {
-            "no request callback"
-        },
-        done.saturating_duration_since(closed).as_millis()
-    ));
+    b.report(ctx);
     Ok(())
 }
 
