@@ -8,11 +8,15 @@
 //! `drivers_probe` of the driver core find no match (`bind` fails with `ENODEV`), as
 //! on the C core.
 //!
-//! The vendor's `remove` runs from the driver core's unbind of the mdev, which has
-//! three callers: the mdev's removal and the parent's unregistration (both in
-//! `device_del()`, under the parent's gate, for reading and for writing), and a write
-//! of the mdev's name to `/sys/bus/mdev/drivers/<driver>/unbind` (`unbind_store()`,
-//! `device_driver_detach()`), which holds only the mdev's device lock. The gate cannot
+//! The vendor's `remove` runs from the driver core's unbind of the mdev. Its callers:
+//! the mdev's removal, a create that fails after the probe, the parent's
+//! unregistration and a failed registration's rollback (all in `device_del()`, under
+//! the parent's gate, for reading or for writing); a write of the mdev's name to
+//! `/sys/bus/mdev/drivers/<driver>/unbind` (`unbind_store()`,
+//! `device_driver_detach()`), which holds only the mdev's device lock; and
+//! `mdev_unregister_driver()` with mdevs still bound (`driver_detach()`, no gate
+//! either: a vendor that unregisters its driver before its parents breaks the
+//! contract, but the argument below still holds). The gate cannot
 //! be taken there: the unregistration holds it for writing while `device_del()` takes
 //! each child's device lock, so a read in the unbind, under that device lock, would
 //! deadlock, and a try-lock could not refuse (the bus's `remove` cannot fail). It is
