@@ -455,13 +455,6 @@ checked() {
 	say "$1 took $(($(cut -d. -f1 /proc/uptime) - started)) s"
 	result "$1" $st
 }
-known_fault_on_c() {
-	if [ "$core" = c ] && [ -z "${MDEV_RUN_KNOWN_FAULTS:-}" ]; then
-		checked "$1" "$2" "known fault of the reference: $3"
-	else
-		checked "$1" "$2"
-	fi
-}
 
 echo "KTAP version 1"
 echo "1..9"

@@ -54,15 +54,6 @@ checked() {
 	fi
 	result "$1" $st
 }
-# known_fault_on_c NAME FN WHY: a test that is skipped on the C core as a known fault
-# of the reference, unless MDEV_RUN_KNOWN_FAULTS is set.
-known_fault_on_c() {
-	if [ "$core" = c ] && [ -z "${MDEV_RUN_KNOWN_FAULTS:-}" ]; then
-		checked "$1" "$2" "known fault of the reference: $3"
-	else
-		checked "$1" "$2"
-	fi
-}
 # Start from a clean slate: what boot left is not this script's (the VM runner judges
 # the boot's log).
 kmemleak_clear

@@ -109,14 +109,7 @@ fn parse_args() -> Result<Options, String> {
                     .parse()
                     .map_err(|_| "--stress takes a number".to_string())?
             }
-            "--skip" => {
-                let v = value()?;
-                let (name, reason) = v
-                    .split_once('=')
-                    .filter(|(n, r)| !n.is_empty() && !r.is_empty())
-                    .ok_or_else(|| format!("--skip takes NAME=REASON, not {v:?}"))?;
-                o.skips.push((name.to_string(), reason.to_string()));
-            }
+            "--skip" => o.skips.push(mdev_testkit::ktap::parse_skip(&value()?)?),
             "--list" => o.list = true,
             _ => return Err(format!("unknown argument {a}")),
         }

@@ -66,3 +66,13 @@ impl Reporter {
         self.failed == 0
     }
 }
+
+/// Parses the value of a `--skip NAME=REASON` option: a test not to run, reported as
+/// skipped with REASON (a known fault of the reference). Both parts must be
+/// non-empty.
+pub fn parse_skip(v: &str) -> Result<(String, String), String> {
+    v.split_once('=')
+        .filter(|(n, r)| !n.is_empty() && !r.is_empty())
+        .map(|(n, r)| (n.to_string(), r.to_string()))
+        .ok_or_else(|| format!("--skip takes NAME=REASON, not {v:?}"))
+}
