@@ -1571,8 +1571,8 @@ impl<T: Driver> Adapter<T> {
                 Ok(None)
             }
             ArcKind::OpenResume => {
+                // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                 let stream = unsafe {
-                    // SAFETY: Open (a migration ioctl); kept in `ctl` or dropped.
                     StreamFile::new(
                         vdev,
                         T::NAME,

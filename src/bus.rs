@@ -29,19 +29,12 @@ use core::sync::atomic::Ordering;
 
 use kernel::bindings;
 use kernel::ffi::c_int;
-use kernel::ffi::c_void;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
 
 use crate::device;
 use crate::driver::VendorDriver;
 use crate::ffi;
-
-extern "C" {
-    // A `struct device *`; `void *` here because bindgen's `device` is not FFI-safe in
-    // an `extern` block (an empty array field).
-    fn mdev_rs_device_lock_assert(dev: *mut c_void);
-}
 
 /// The bus type, in a wrapper that lets it be a static.
 #[repr(transparent)]
@@ -83,7 +76,7 @@ pub(crate) unsafe fn is_mdev(dev: *mut bindings::device) -> bool {
 /// Called by the driver core with a device of this bus being bound to a driver.
 unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: The driver core probes with the device lock held, `dev` is live.
-    unsafe { mdev_rs_device_lock_assert(dev.cast()) };
+    unsafe { device::assert_device_locked(dev) };
     // Only a create probes (`mdev_match` refuses every driver), holding the gate.
     // SAFETY: A device of this bus is an mdev. The driver core probes it only while it
     // is registered and with its device lock held, so its parent's unregistration,
@@ -104,7 +97,7 @@ unsafe extern "C" fn mdev_remove(dev: *mut bindings::device) {
     // The device lock is the only core lock held on every path (see the module
     // documentation): the gate is not held in an unbind through the driver's file.
     // SAFETY: `dev` is live.
-    unsafe { mdev_rs_device_lock_assert(dev.cast()) };
+    unsafe { device::assert_device_locked(dev) };
     // SAFETY: As in `mdev_probe`, for a device bound to a driver of this bus.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
     drv.remove(kernel::container_of!(dev, ffi::mdev_device, dev));

@@ -67,14 +67,26 @@ use crate::sysfs::GroupList;
 use crate::sysfs::OfDevice;
 use crate::uuid::Uuid;
 
-// The C helpers of `mdev_exports.c` for what C has as static inlines. `struct device`
-// contains a zero-sized struct on some configurations (`its_array` here), which the
-// lint reports although C passes only the pointer: hence `allow`, not `expect`.
+// The C helpers of `mdev_exports.c` for the device's static inlines and macros, all
+// declared here. `struct device` contains a zero-sized struct on some configurations
+// (`its_array` here), which the lint reports although C passes only the pointer:
+// hence `allow`, not `expect`.
 #[allow(improper_ctypes)]
 extern "C" {
     fn mdev_rs_device_lock(dev: *mut bindings::device);
     fn mdev_rs_device_unlock(dev: *mut bindings::device);
     fn mdev_rs_dev_set_uevent_suppress(dev: *mut bindings::device, val: c_int);
+    fn mdev_rs_device_lock_assert(dev: *mut bindings::device);
+}
+
+/// Lockdep: the device lock of `dev` is held (`device_lock_assert()`).
+///
+/// # Safety
+///
+/// `dev` is a live device.
+pub(crate) unsafe fn assert_device_locked(dev: *mut bindings::device) {
+    // SAFETY: `dev` is live (caller); the C helper only asserts.
+    unsafe { mdev_rs_device_lock_assert(dev) };
 }
 
 /// A mediated device, allocated by the core.
