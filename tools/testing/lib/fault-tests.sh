@@ -156,7 +156,7 @@ instance_leak_fault() {
 	return 1
 }
 
-# sweep PATH-NUMBER PREPARE OP VERIFY: for N = 1, 2, ... runs PREPARE N (no fault),
+# sweep PATH-NUMBER PREPARE OP VERIFY: for N = 1, 1 + stride, ... runs PREPARE N (no fault),
 # OP N (prints the fail-nth helper's `RESULT INJECTED`) and VERIFY N RESULT
 # INJECTED, then looks for kernel reports in what the log got meanwhile; ends after
 # the first N at which no fault was injected (the call must then have succeeded),
@@ -264,6 +264,20 @@ created_again() {
 }
 create_quiet() { echo "$1" 2>/dev/null >"$vtype/create"; }
 
+# gone_alone UUID: the mdev is gone and no other mdev is left.
+gone_alone() {
+	mdev_gone "$1" "$vtype" || return 1
+	[ "$(live)" = 0 ] || { say "stray mdevs: $(ls /sys/bus/mdev/devices | head -n 3 | tr "\n" " ")"; return 1; }
+}
+# mdev_sweep create|remove: the sweep of that operation on the vendor in use, then
+# every UUID it used created again once the releases have run.
+mdev_sweep() {
+	sweep $vpath "$1_prepare" "$1_op" "$1_verify"
+	st=$?
+	created_again $vpath $((points + 1)) || st=1
+	return $st
+}
+
 # The create sweep.
 create_prepare() { :; }
 create_op() { "$fail_nth" "$1" write "$vtype/create" "$(uuid $vpath "$1")"; }
@@ -273,14 +287,7 @@ create_verify() {
 		mdev_complete "$u" "$vtype" "$vdrv" "$vvfio" || return 1
 		echo 1 >"/sys/bus/mdev/devices/$u/remove" || { say "$u: cannot be removed"; return 1; }
 	fi
-	mdev_gone "$u" "$vtype" || return 1
-	[ "$(live)" = 0 ] || { say "stray mdevs: $(ls /sys/bus/mdev/devices | head -n 3 | tr "\n" " ")"; return 1; }
-}
-create_sweep() {
-	sweep $vpath create_prepare create_op create_verify
-	st=$?
-	created_again $vpath $((points + 1)) || st=1
-	return $st
+	gone_alone "$u"
 }
 
 # The remove sweep: an mdev created without a fault, removed with one.
@@ -293,14 +300,7 @@ remove_verify() {
 		mdev_complete "$u" "$vtype" "$vdrv" "$vvfio" || return 1
 		echo 1 >"/sys/bus/mdev/devices/$u/remove" || { say "$u: cannot be removed after a failed remove"; return 1; }
 	fi
-	mdev_gone "$u" "$vtype" || return 1
-	[ "$(live)" = 0 ] || { say "stray mdevs: $(ls /sys/bus/mdev/devices | head -n 3 | tr "\n" " ")"; return 1; }
-}
-remove_sweep() {
-	sweep $vpath remove_prepare remove_op remove_verify
-	st=$?
-	created_again $vpath $((points + 1)) || st=1
-	return $st
+	gone_alone "$u"
 }
 
 use_mtty_rs() { # PATH-NUMBER
@@ -430,10 +430,10 @@ register_mtty_rs() {
 	load_sweep
 }
 
-create_mtty_rs() { use_mtty_rs 1 && create_sweep; }
-remove_mtty_rs() { use_mtty_rs 2 && remove_sweep; }
-create_test_vendor() { use_test_vendor 3 && create_sweep; }
-remove_test_vendor() { use_test_vendor 4 && remove_sweep; }
+create_mtty_rs() { use_mtty_rs 1 && mdev_sweep create; }
+remove_mtty_rs() { use_mtty_rs 2 && mdev_sweep remove; }
+create_test_vendor() { use_test_vendor 3 && mdev_sweep create; }
+remove_test_vendor() { use_test_vendor 4 && mdev_sweep remove; }
 
 # checked NAME FN [SKIP-REASON]: runs FN (which prints its diagnostics as `# `
 # lines); fails on its status or on a kernel report in the log since the previous
