@@ -401,46 +401,49 @@ impl Worker<'_> {
 
     /// `echo -n UUID > /sys/bus/mdev/drivers/DRV/unbind`.
     fn unbind(&mut self, p: usize, uuid: &str) -> OpResult {
-        let def = self.sh.parents[p];
-        self.set_doing(&format!("unbind {uuid} from {}", def.driver));
-        let g0 = self.sh.gen(p);
-        let r = write_attr(&def.driver_dir().join("unbind"), uuid.as_bytes());
-        let stable = self.sh.stable_since(p, g0);
-        match wrote(r, uuid.len()) {
-            Ok(x) => Ok(x),
-            Err(e) => {
-                // ENODEV: no such mdev, or not bound to this driver (unbind_store).
-                let mut allowed = vec![Errno::ENODEV];
-                if !stable {
-                    allowed.push(Errno::ENOENT);
-                }
-                allow(e, &allowed, || {
-                    format!("unbind {uuid} from {} ({})", def.driver, situation(stable))
-                })
-            }
-        }
+        // ENODEV: no such mdev, or not bound to this driver (unbind_store).
+        self.driver_file(p, uuid, "unbind", "from", &[Errno::ENODEV])
     }
 
     /// `echo -n UUID > /sys/bus/mdev/drivers/DRV/bind`.
     fn bind(&mut self, p: usize, uuid: &str) -> OpResult {
+        // ENODEV: no such mdev, or the bus's match refuses the driver (both cores'
+        // mdev_match refuse every driver: mdevs are bound only by create); EBUSY: it
+        // is bound.
+        let mut allowed = vec![Errno::ENODEV, Errno::EBUSY];
+        allowed.extend(self.sh.parents[p].exhausted);
+        self.driver_file(p, uuid, "bind", "to", &allowed)
+    }
+
+    /// Writes `uuid` to the driver's `file` (`bind` or `unbind`); an errno must be in
+    /// `allowed`, or ENOENT while the vendor was reloaded meanwhile (its driver's
+    /// directory gone).
+    fn driver_file(
+        &mut self,
+        p: usize,
+        uuid: &str,
+        file: &str,
+        prep: &str,
+        allowed: &[Errno],
+    ) -> OpResult {
         let def = self.sh.parents[p];
-        self.set_doing(&format!("bind {uuid} to {}", def.driver));
+        self.set_doing(&format!("{file} {uuid} {prep} {}", def.driver));
         let g0 = self.sh.gen(p);
-        let r = write_attr(&def.driver_dir().join("bind"), uuid.as_bytes());
+        let r = write_attr(&def.driver_dir().join(file), uuid.as_bytes());
         let stable = self.sh.stable_since(p, g0);
         match wrote(r, uuid.len()) {
             Ok(x) => Ok(x),
             Err(e) => {
-                // ENODEV: no such mdev, or the bus's match refuses the driver (both
-                // cores' mdev_match refuse every driver: mdevs are bound only by
-                // create); EBUSY: it is bound.
-                let mut allowed = vec![Errno::ENODEV, Errno::EBUSY];
-                allowed.extend(def.exhausted);
+                let mut allowed = allowed.to_vec();
                 if !stable {
                     allowed.push(Errno::ENOENT);
                 }
                 allow(e, &allowed, || {
-                    format!("bind {uuid} to {} ({})", def.driver, situation(stable))
+                    format!(
+                        "{file} {uuid} {prep} {} ({})",
+                        def.driver,
+                        situation(stable)
+                    )
                 })
             }
         }
