@@ -195,82 +195,82 @@ fn migrate(iface: Iface, src: &str, dst: &str, text: &str) -> Result<bool, Strin
     Ok(got == text)
 }
 
-/// `demo-migrate`.
-pub fn main_migrate(args: &[String]) -> ExitCode {
+/// The options of `demo` and `demo-migrate` (`cmd`): `--iface`, and for `demo` only
+/// `--profile`; returns the interface and the other arguments, or the exit status of
+/// a usage error (printed).
+fn options(cmd: &str, args: &[String]) -> Result<(Iface, Vec<String>), ExitCode> {
     let mut iface = Iface::Group;
     let mut rest = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--iface" => match it.next().map(String::as_str) {
-                Some("group") => iface = Iface::Group,
-                Some("cdev") => iface = Iface::Cdev,
-                _ => {
-                    eprintln!("vfio-client demo-migrate: --iface takes group or cdev");
-                    return ExitCode::from(2);
-                }
-            },
-            _ => rest.push(a.clone()),
-        }
-    }
-    let [src, dst, text] = rest.as_slice() else {
-        eprintln!("usage: vfio-client demo-migrate [--iface group|cdev] SRC DST TEXT");
-        return ExitCode::from(2);
-    };
-    match migrate(iface, src, dst, text) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("vfio-client demo-migrate: the text is not in the target's FIFO");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("vfio-client demo-migrate: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-pub fn main(args: &[String]) -> ExitCode {
-    let mut iface = Iface::Group;
-    let mut rest = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        match a.as_str() {
-            "--profile" => {
-                // Accepted for symmetry with the test mode; every profile is an
-                // mtty-style device, so the demo needs nothing from it.
-                match it.next().map(|p| profile::find(p)) {
-                    Some(Some(_)) => {}
-                    _ => {
-                        eprintln!("vfio-client demo: --profile needs a known profile");
-                        return ExitCode::from(2);
-                    }
+            // Accepted for symmetry with the test mode; every profile is an
+            // mtty-style device, so the demo needs nothing from it.
+            "--profile" if cmd == "demo" => {
+                if !matches!(it.next().map(|p| profile::find(p)), Some(Some(_))) {
+                    eprintln!("vfio-client demo: --profile needs a known profile");
+                    return Err(ExitCode::from(2));
                 }
             }
             "--iface" => match it.next().map(String::as_str) {
                 Some("group") => iface = Iface::Group,
                 Some("cdev") => iface = Iface::Cdev,
                 _ => {
-                    eprintln!("vfio-client demo: --iface takes group or cdev");
-                    return ExitCode::from(2);
+                    eprintln!("vfio-client {cmd}: --iface takes group or cdev");
+                    return Err(ExitCode::from(2));
                 }
             },
             _ => rest.push(a.clone()),
         }
     }
+    Ok((iface, rest))
+}
+
+/// The exit status of `cmd` from its outcome: the text came back (`Ok(true)`), did
+/// not (`Ok(false)`, with `mismatch` printed), or an error (printed).
+fn outcome(cmd: &str, r: Result<bool, String>, mismatch: &str) -> ExitCode {
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => {
+            eprintln!("vfio-client {cmd}: {mismatch}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("vfio-client {cmd}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `demo-migrate`.
+pub fn main_migrate(args: &[String]) -> ExitCode {
+    let (iface, rest) = match options("demo-migrate", args) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
+    let [src, dst, text] = rest.as_slice() else {
+        eprintln!("usage: vfio-client demo-migrate [--iface group|cdev] SRC DST TEXT");
+        return ExitCode::from(2);
+    };
+    outcome(
+        "demo-migrate",
+        migrate(iface, src, dst, text),
+        "the text is not in the target's FIFO",
+    )
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let (iface, rest) = match options("demo", args) {
+        Ok(o) => o,
+        Err(code) => return code,
+    };
     let [uuid, text] = rest.as_slice() else {
         eprintln!("usage: vfio-client demo [--profile ID] [--iface group|cdev] UUID TEXT");
         return ExitCode::from(2);
     };
-    match run(iface, uuid, text) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => {
-            eprintln!("vfio-client demo: the text did not come back unchanged");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("vfio-client demo: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    outcome(
+        "demo",
+        run(iface, uuid, text),
+        "the text did not come back unchanged",
+    )
 }
