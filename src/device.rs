@@ -65,6 +65,7 @@ use crate::sysfs::DeviceObject;
 use crate::sysfs::DevicePtr;
 use crate::sysfs::GroupList;
 use crate::sysfs::OfDevice;
+use crate::sysfs::Written;
 use crate::uuid::Uuid;
 
 // The C helpers of `mdev_exports.c` for the device's static inlines and macros, all
@@ -433,10 +434,12 @@ pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
 fn remove_store(
     ptr: DevicePtr<MdevDevice>,
     attr: &DeviceAttribute<MdevDevice>,
-    buf: &[u8],
+    buf: Written<'_>,
 ) -> Result<usize> {
-    if kstrto::parse_ulong(buf)? == 0 {
-        return Ok(buf.len());
+    let count = buf.as_bytes().len();
+    // As in the C core, whatever `kstrtoul()` refuses is `EINVAL`.
+    if kstrto::kstrtoul(buf.as_c_str(), 0).map_err(|_| EINVAL)? == 0 {
+        return Ok(count);
     }
     // SAFETY: Until this store removes its own file, it holds the file's active
     // reference, which keeps `device_del()`, and so the mdev's removal, from completing.
@@ -446,14 +449,14 @@ fn remove_store(
         Some(State::Creating) => return Err(EAGAIN),
         Some(State::Active) => {}
         // The parent's unregistration owns the removal: as in the C core, not an error.
-        Some(State::Removing) | None => return Ok(buf.len()),
+        Some(State::Removing) | None => return Ok(count),
     }
     // The parent stays registered while the gate is held.
     let gate = parent.gate().try_read().ok_or(ENODEV)?;
     // SAFETY: Called from this attribute's store on this mdev's device.
     if !unsafe { attr.remove_self(dev) } {
         // Another writer of this file won and removed the mdev: do not touch it.
-        return Ok(buf.len());
+        return Ok(count);
     }
     if registry::transition(uuid, State::Active, State::Removing) {
         // SAFETY: The move to Removing was ours. The mdev is alive: only the owner of
@@ -461,7 +464,7 @@ fn remove_store(
         drop(unsafe { Linked::reclaim(ptr.as_ptr()) });
     }
     drop(gate);
-    Ok(buf.len())
+    Ok(count)
 }
 
 /// Removes one child of an unregistering parent, if it is an mdev.

@@ -41,6 +41,7 @@ use crate::sysfs::KobjectObject;
 use crate::sysfs::ShowBuffer;
 use crate::sysfs::SysfsOps;
 use crate::sysfs::Visibility;
+use crate::sysfs::Written;
 use crate::uuid::Uuid;
 
 /// A parent: the vendor's `struct mdev_parent`.
@@ -214,10 +215,10 @@ fn type_attr_visible(t: &MdevType, attr: &Attribute<MdevType>) -> u16 {
     }
 }
 
-fn create_store(t: &MdevType, buf: &[u8]) -> Result<usize> {
+fn create_store(t: &MdevType, buf: Written<'_>) -> Result<usize> {
     let uuid = Uuid::parse_create(buf)?;
     device::create(t, uuid)?;
-    Ok(buf.len())
+    Ok(buf.as_bytes().len())
 }
 
 fn device_api_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {

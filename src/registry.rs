@@ -135,6 +135,7 @@ pub(crate) fn transition(uuid: Uuid, from: State, to: State) -> bool {
 mod tests {
     use super::*;
     use crate::ffi;
+    use crate::sysfs::Written;
 
     /// A parent as far as the registry sees it: a driver (with or without
     /// `get_available`) and the instance counter.
@@ -186,9 +187,9 @@ mod tests {
     }
 
     fn uuid(n: u8) -> Result<Uuid> {
-        let mut text = *b"00000000-0000-4000-8000-0000000000a0";
+        let mut text = *b"00000000-0000-4000-8000-0000000000a0\0";
         text[35] = b'0' + n;
-        Uuid::parse(&text)
+        Uuid::parse_create(Written::new(&text)?)
     }
 
     #[test]

@@ -88,10 +88,45 @@ pub(crate) unsafe trait KobjectObject: Sized + 'static {
     unsafe fn from_kobject<'a>(kobj: *mut bindings::kobject) -> &'a Self;
 }
 
+/// What userspace wrote to an attribute, as a `store` method gets it: the bytes, and
+/// the NUL that kernfs puts after them (`kernfs_fop_write_iter()`: "guarantee string
+/// termination"), so that the C parsers a C `store` would call (`guid_parse()`,
+/// `kstrtoul()`) can read it as the C string they expect.
+///
+/// # Invariants
+///
+/// `with_nul` is not empty and ends with a NUL byte.
+#[derive(Clone, Copy)]
+pub(crate) struct Written<'a> {
+    with_nul: &'a [u8],
+}
+
+impl<'a> Written<'a> {
+    /// `bytes` as written, followed by its terminating NUL; `EINVAL` without one.
+    pub(crate) fn new(with_nul: &'a [u8]) -> Result<Self> {
+        match with_nul.last() {
+            // INVARIANT: Ends with a NUL byte.
+            Some(0) => Ok(Written { with_nul }),
+            _ => Err(EINVAL),
+        }
+    }
+
+    /// The bytes written (the `count` of the C `store`).
+    pub(crate) fn as_bytes(&self) -> &'a [u8] {
+        &self.with_nul[..self.with_nul.len() - 1]
+    }
+
+    /// The bytes written as the C string a C `store` sees: up to the first NUL.
+    pub(crate) fn as_c_str(&self) -> &'a CStr {
+        // The terminator is always found (type invariant).
+        CStr::from_bytes_until_nul(self.with_nul).unwrap_or(c"")
+    }
+}
+
 /// A `show` method: writes the attribute's content.
 pub(crate) type ShowFn<T> = fn(&T, &mut ShowBuffer<'_>) -> Result;
 /// A `store` method: takes what userspace wrote, returns how much it consumed.
-pub(crate) type StoreFn<T> = fn(&T, &[u8]) -> Result<usize>;
+pub(crate) type StoreFn<T> = fn(&T, Written<'_>) -> Result<usize>;
 
 /// One attribute of objects of type `T`.
 ///
@@ -356,24 +391,25 @@ fn consumed(n: usize, count: usize) -> Result<isize> {
 /// # Safety
 ///
 /// Called by sysfs with a live kobject of a [`KobjType`] of `T`, one of its
-/// attributes and `count` bytes at `buf`.
+/// attributes and `count` bytes at `buf`, followed by a NUL.
 unsafe extern "C" fn store_trampoline<T: KobjectObject>(
     kobj: *mut bindings::kobject,
     attr: *mut bindings::attribute,
     buf: *const c_char,
     count: usize,
 ) -> isize {
-    // SAFETY: As in `show_trampoline`; `buf` holds `count` bytes written by userspace.
+    // SAFETY: As in `show_trampoline`; `buf` holds the `count` bytes written by
+    // userspace and the NUL kernfs added after them.
     let (obj, attr, data) = unsafe {
         (
             T::from_kobject(kobj),
             &*attr.cast::<Attribute<T>>(),
-            core::slice::from_raw_parts(buf.cast::<u8>(), count),
+            core::slice::from_raw_parts(buf.cast::<u8>(), count + 1),
         )
     };
     from_result(|| {
         let store = attr.store.ok_or(EIO)?;
-        consumed(store(obj, data)?, count)
+        consumed(store(obj, Written::new(data)?)?, count)
     })
 }
 
@@ -477,7 +513,8 @@ impl<T> DevicePtr<T> {
 
 /// A store method of a device attribute; it gets the attribute to be able to remove
 /// its own file.
-pub(crate) type DeviceStoreFn<T> = fn(DevicePtr<T>, &DeviceAttribute<T>, &[u8]) -> Result<usize>;
+pub(crate) type DeviceStoreFn<T> =
+    fn(DevicePtr<T>, &DeviceAttribute<T>, Written<'_>) -> Result<usize>;
 
 /// A write-only attribute of devices embedded in `T`s.
 ///
@@ -499,7 +536,7 @@ unsafe impl<T: DeviceObject> Sync for DeviceAttribute<T> {}
 /// # Safety
 ///
 /// Called by the driver core with a live device carrying this attribute and `count`
-/// bytes at `buf`.
+/// bytes at `buf`, followed by a NUL.
 unsafe extern "C" fn device_store_trampoline<T: DeviceObject>(
     dev: *mut bindings::device,
     attr: *mut bindings::device_attribute,
@@ -507,15 +544,16 @@ unsafe extern "C" fn device_store_trampoline<T: DeviceObject>(
     count: usize,
 ) -> isize {
     // SAFETY: The device carries this attribute, so it is embedded in a `T` (type
-    // invariant of `DeviceAttribute<T>`); `count` bytes are at `buf`.
+    // invariant of `DeviceAttribute<T>`); `count` bytes and the NUL kernfs added after
+    // them are at `buf`.
     let (obj, attr, data) = unsafe {
         (
             DevicePtr(T::from_device(dev)),
             &*attr.cast::<DeviceAttribute<T>>(),
-            core::slice::from_raw_parts(buf.cast::<u8>(), count),
+            core::slice::from_raw_parts(buf.cast::<u8>(), count + 1),
         )
     };
-    from_result(|| consumed((attr.store)(obj, attr, data)?, count))
+    from_result(|| consumed((attr.store)(obj, attr, Written::new(data)?)?, count))
 }
 
 impl<T: DeviceObject> DeviceAttribute<T> {
