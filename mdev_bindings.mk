@@ -14,6 +14,8 @@ include $(srcroot)/bindgen_c_flags.mk
 quiet_cmd_bindgen_mdev = BINDGEN $@
       cmd_bindgen_mdev = $(BINDGEN) $< --rust-target 1.85 --use-core \
 	--with-derive-default --ctypes-prefix ffi --no-debug '.*' \
+	--with-derive-custom-struct '.*=MaybeZeroable' \
+	--with-derive-custom-union '.*=MaybeZeroable' \
 	--enable-function-attribute-detection \
 	--allowlist-type 'mdev_.*' --allowlist-function 'mdev_.*' \
 	--no-recursive-allowlist \

@@ -18,6 +18,8 @@ include $(srcroot)/bindgen_c_flags.mk
 quiet_cmd_bindgen_vfio = BINDGEN $@
       cmd_bindgen_vfio = $(BINDGEN) $< --rust-target 1.85 --use-core \
 	--with-derive-default --ctypes-prefix ffi --no-debug '.*' \
+	--with-derive-custom-struct '.*=MaybeZeroable' \
+	--with-derive-custom-union '.*=MaybeZeroable' \
 	--enable-function-attribute-detection \
 	--allowlist-type 'vfio_.*' --allowlist-var 'VFIO_.*' \
 	--allowlist-function '_?vfio_.*' --allowlist-function 'eventfd_.*' \

@@ -545,10 +545,9 @@ impl<T: Driver> Attribute<T> {
         show: Option<ShowFn<T>>,
         store: Option<StoreFn<T>>,
     ) -> Self {
-        // SAFETY: All-zero is a valid `device_attribute` (no name, no methods); a static
-        // attribute's lockdep key is its own static `skey`, which sysfs uses when `key`
-        // is null.
-        let mut raw: bindings::device_attribute = unsafe { core::mem::zeroed() };
+        // A static attribute's lockdep key is its own static `skey`, which sysfs
+        // uses when `key` is null.
+        let mut raw: bindings::device_attribute = pin_init::zeroed();
         raw.attr.name = as_char_ptr_in_const_context(name);
         raw.attr.mode =
             if show.is_some() { 0o444 } else { 0 } | if store.is_some() { 0o200 } else { 0 };
@@ -579,8 +578,7 @@ impl<T: Driver> AttributeGroup<T> {
             !attrs.is_empty() && attrs[attrs.len() - 1].is_none(),
             "an attribute list ends with None"
         );
-        // SAFETY: All-zero is a valid `attribute_group`.
-        let mut raw: bindings::attribute_group = unsafe { core::mem::zeroed() };
+        let mut raw: bindings::attribute_group = pin_init::zeroed();
         raw.name = as_char_ptr_in_const_context(name);
         // CAST: `Option<&Attribute<T>>` is a nullable pointer to an `Attribute<T>`, whose
         // first field is its `device_attribute`, whose first field is its `attribute`: the

@@ -477,7 +477,7 @@ pub(crate) fn register<T: Driver>(
     unsafe { (*this).emulated = bindings::get_device(raw_dev) };
     // SAFETY: `data` is uninitialised memory of this fresh allocation, which does not
     // move; the release drops it once `initialised` is set.
-    let initialised = unsafe { init.__init((&raw mut (*this).data).cast::<T>()) };
+    let initialised = unsafe { pin_init::raw_try_init((&raw mut (*this).data).cast::<T>(), init) };
     if let Err(e) = initialised {
         // SAFETY: Pairs with the allocation's initial reference; the release does not
         // touch the data, `initialised` being false.
@@ -491,7 +491,8 @@ pub(crate) fn register<T: Driver>(
     });
     // SAFETY: `mig` is uninitialised memory of this allocation, which does not move; the
     // release drops it with `data`. A mutex's initialisation cannot fail.
-    let Ok(()) = unsafe { mig.__init((&raw mut (*this).mig).cast::<Mutex<MigCtl>>()) };
+    let Ok(()) =
+        unsafe { pin_init::raw_try_init((&raw mut (*this).mig).cast::<Mutex<MigCtl>>(), mig) };
     if T::MIGRATION != 0 {
         // SAFETY: Nobody else knows the device yet; the ops are static.
         unsafe {
@@ -628,8 +629,7 @@ impl<T: Driver> Adapter<T> {
         } else {
             None
         },
-        // SAFETY: All-zero is a valid `vfio_device_ops` (no name, no ops).
-        ..unsafe { MaybeUninit::zeroed().assume_init() }
+        ..pin_init::zeroed()
     };
 
     /// The ops, in static memory (a constant promoted to `'static`), as the VFIO core
@@ -1320,8 +1320,7 @@ const SAVE_FOPS: bindings::file_operations = bindings::file_operations {
     // `None` without `CONFIG_COMPAT`.
     compat_ioctl: bindings::compat_ptr_ioctl,
     release: Some(stream_release),
-    // SAFETY: All-zero is a valid `file_operations` (no ops).
-    ..unsafe { MaybeUninit::zeroed().assume_init() }
+    ..pin_init::zeroed()
 };
 
 /// The ops of a resume file: write-only.
@@ -1329,8 +1328,7 @@ const RESUME_FOPS: bindings::file_operations = bindings::file_operations {
     owner: kernel::module::this_module::<crate::LocalModule>().as_ptr(),
     write: Some(stream_write),
     release: Some(stream_release),
-    // SAFETY: All-zero is a valid `file_operations` (no ops).
-    ..unsafe { MaybeUninit::zeroed().assume_init() }
+    ..pin_init::zeroed()
 };
 
 /// `vfio_log_ops` of a device that does no DMA: logging starts and stops, and

@@ -50,6 +50,7 @@ mod mdev_bindings {
     #[allow(unused_imports)]
     use kernel::bindings::*;
     use kernel::ffi;
+    use pin_init::MaybeZeroable;
     include!("mdev_bindings_generated.rs");
 }
 
@@ -73,6 +74,7 @@ mod vfio_bindings {
     #[allow(unused_imports)]
     use kernel::bindings::*;
     use kernel::ffi;
+    use pin_init::MaybeZeroable;
     include!("vfio_bindings_generated.rs");
 }
 

@@ -9,15 +9,15 @@
 //! device waits for it in the VFIO unregistration; until then the ports are still
 //! in use, and `available_instances` does not count them.
 
-use core::sync::atomic::AtomicU32;
-use core::sync::atomic::Ordering;
-
 use kernel::prelude::*;
+use kernel::sync::atomic::Acquire;
+use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Full;
 use kernel::sync::Arc;
 
 /// The ports not leased to an mdev.
 pub(crate) struct PortPool {
-    available: AtomicU32,
+    available: Atomic<u32>,
 }
 
 impl PortPool {
@@ -25,7 +25,7 @@ impl PortPool {
     pub(crate) fn new(ports: u32) -> Result<Arc<PortPool>> {
         Ok(Arc::new(
             PortPool {
-                available: AtomicU32::new(ports),
+                available: Atomic::new(ports),
             },
             GFP_KERNEL,
         )?)
@@ -33,17 +33,21 @@ impl PortPool {
 
     /// The ports not leased now.
     pub(crate) fn available(&self) -> u32 {
-        self.available.load(Ordering::Acquire)
+        self.available.load(Acquire)
     }
 
     /// Leases `ports` ports, or fails with `ENOSPC` without taking any: concurrent
     /// leases each see the pool as it is after the others.
     pub(crate) fn lease(self: &Arc<Self>, ports: u32) -> Result<PortLease> {
-        self.available
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                n.checked_sub(ports)
-            })
-            .map_err(|_| ENOSPC)?;
+        let mut n = self.available.load(Acquire);
+        loop {
+            let left = n.checked_sub(ports).ok_or(ENOSPC)?;
+            match self.available.cmpxchg(n, left, Full) {
+                Ok(_) => break,
+                // Another lease or return came first: retry with what it left.
+                Err(now) => n = now,
+            }
+        }
         Ok(PortLease {
             pool: self.clone(),
             ports,
@@ -67,6 +71,6 @@ impl PortLease {
 impl Drop for PortLease {
     fn drop(&mut self) {
         // Pairs with the take in `PortPool::lease`.
-        self.pool.available.fetch_add(self.ports, Ordering::AcqRel);
+        self.pool.available.fetch_add(self.ports, Full);
     }
 }

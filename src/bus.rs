@@ -24,13 +24,14 @@
 //! device lock in `device_del()` first, and so waits for an unbind's `remove` to
 //! return, and then finds the mdev unbound. See `Documentation/design.rst`, "Unbind".
 
-use core::sync::atomic::AtomicPtr;
-use core::sync::atomic::Ordering;
-
 use kernel::bindings;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
+use kernel::sync::atomic::Acquire;
+use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Full;
+use kernel::sync::atomic::Release;
 
 use crate::device;
 use crate::driver::VendorDriver;
@@ -45,8 +46,7 @@ struct BusType(bindings::bus_type);
 unsafe impl Sync for BusType {}
 
 static MDEV_BUS: BusType = BusType({
-    // SAFETY: All-zero is a valid `bus_type` (no callbacks).
-    let mut b: bindings::bus_type = unsafe { core::mem::zeroed() };
+    let mut b: bindings::bus_type = pin_init::zeroed();
     b.name = as_char_ptr_in_const_context(c"mdev");
     b.probe = Some(mdev_probe);
     b.remove = Some(mdev_remove);
@@ -135,11 +135,11 @@ impl Drop for BusRegistration {
     }
 }
 
-static COMPAT_CLASS: AtomicPtr<bindings::class_compat> = AtomicPtr::new(core::ptr::null_mut());
+static COMPAT_CLASS: Atomic<*mut bindings::class_compat> = Atomic::new(core::ptr::null_mut());
 
 /// The `mdev_bus` compat class, for `class_compat_{create,remove}_link`.
 pub(crate) fn compat_class() -> *mut bindings::class_compat {
-    COMPAT_CLASS.load(Ordering::Acquire)
+    COMPAT_CLASS.load(Acquire)
 }
 
 /// The registered `mdev_bus` compat class (`/sys/class/mdev_bus`); unregistered when
@@ -153,14 +153,14 @@ impl CompatClass {
         if cls.is_null() {
             return Err(ENOMEM);
         }
-        COMPAT_CLASS.store(cls, Ordering::Release);
+        COMPAT_CLASS.store(cls, Release);
         Ok(CompatClass(()))
     }
 }
 
 impl Drop for CompatClass {
     fn drop(&mut self) {
-        let cls = COMPAT_CLASS.swap(core::ptr::null_mut(), Ordering::AcqRel);
+        let cls = COMPAT_CLASS.xchg(core::ptr::null_mut(), Full);
         // SAFETY: Registered in `new`; no parent is left (as for the bus).
         unsafe { bindings::class_compat_unregister(cls) };
     }

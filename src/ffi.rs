@@ -21,5 +21,8 @@
 #[allow(unused_imports)]
 use kernel::bindings::*;
 use kernel::ffi;
+// The generated structs are `Zeroable` when all their fields are, as the kernel
+// crate's (rust/bindgen_parameters), so `pin_init::zeroed()` makes them.
+use pin_init::MaybeZeroable;
 
 include!("mdev_bindings_generated.rs");

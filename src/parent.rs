@@ -15,14 +15,15 @@
 //! the creates and removes in flight, and holds it while it removes every child.
 
 use core::fmt::Write;
-use core::sync::atomic::AtomicI32;
-use core::sync::atomic::Ordering;
 
 use kernel::bindings;
+use kernel::device::Device;
 use kernel::ffi::c_char;
 use kernel::ffi::c_int;
 use kernel::ffi::c_uint;
 use kernel::prelude::*;
+use kernel::sync::atomic::Atomic;
+use kernel::sync::atomic::Relaxed;
 use kernel::sync::static_lock_class;
 use kernel::types::Opaque;
 
@@ -91,10 +92,10 @@ impl Parent {
         unsafe { VendorDriver::from_raw((*self.raw()).mdev_driver) }
     }
 
-    fn counter(&self) -> &AtomicI32 {
-        // SAFETY: `atomic_t` is an `int` accessed atomically by C too; it lives as long
-        // as the parent.
-        unsafe { AtomicI32::from_ptr((&raw mut (*self.raw()).available_instances).cast()) }
+    fn counter(&self) -> &Atomic<i32> {
+        // SAFETY: The `counter` of an `atomic_t` is an aligned `int` that lives as long
+        // as the parent and that every user accesses atomically.
+        unsafe { Atomic::from_ptr(&raw mut (*self.raw()).available_instances.counter) }
     }
 
     /// Whether the core counts instances (the driver has no `get_available`).
@@ -109,21 +110,21 @@ impl Parent {
     /// `unsigned int` stored in an `atomic_t`): only 0 means none left.
     pub(crate) fn take_instance(&self) -> Option<()> {
         let c = self.counter();
-        let n = c.load(Ordering::Relaxed);
+        let n = c.load(Relaxed);
         if n == 0 {
             return None;
         }
-        c.store(n.wrapping_sub(1), Ordering::Relaxed);
+        c.store(n.wrapping_sub(1), Relaxed);
         Some(())
     }
 
     /// Gives an instance back. Called with the list lock held.
     pub(crate) fn give_back_instance(&self) {
-        self.counter().fetch_add(1, Ordering::Relaxed);
+        self.counter().add(1, Relaxed);
     }
 
     pub(crate) fn available_instances(&self) -> i32 {
-        self.counter().load(Ordering::Relaxed)
+        self.counter().load(Relaxed)
     }
 
     fn types(&self) -> &[*mut ffi::mdev_type] {
@@ -490,8 +491,9 @@ pub(crate) unsafe fn register(
         unsafe { roll_back(parent, kset, nr_types as usize) };
         return Err(Error::from_errno(ret));
     }
-    // SAFETY: `dev` is live.
-    unsafe { bindings::_dev_info(dev, c"MDEV: Registered\n".as_char_ptr()) };
+    // SAFETY: `dev` is live for the whole registration (caller).
+    let d: &Device = unsafe { Device::from_raw(dev) };
+    dev_info!(d, "MDEV: Registered\n");
     // SAFETY: `dev` is live (caller).
     unsafe { notify(dev, c"MDEV_STATE=registered") };
     Ok(())
@@ -513,8 +515,9 @@ pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
     // SAFETY: Registered (caller), and stays so until the end of this function.
     let p = unsafe { Parent::from_raw(parent) };
     let dev = p.dev();
-    // SAFETY: `dev` is live.
-    unsafe { bindings::_dev_info(dev, c"MDEV: Unregistering\n".as_char_ptr()) };
+    // SAFETY: `dev` outlives the registration (the header's contract).
+    let d: &Device = unsafe { Device::from_raw(dev) };
+    dev_info!(d, "MDEV: Unregistering\n");
     {
         let gate = p.gate().write();
         p.gate().assert_held_write();

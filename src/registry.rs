@@ -155,14 +155,8 @@ mod tests {
     }
 
     fn fake_parent(max_instances: u32, driver_counts: bool) -> Result<FakeParent> {
-        // SAFETY: All-zero is a valid `mdev_driver` and `mdev_parent` (null pointers,
-        // no callbacks).
-        let (mut driver, mut parent) = unsafe {
-            (
-                KBox::new(core::mem::zeroed::<ffi::mdev_driver>(), GFP_KERNEL)?,
-                KBox::new(core::mem::zeroed::<ffi::mdev_parent>(), GFP_KERNEL)?,
-            )
-        };
+        let mut driver = KBox::new(pin_init::zeroed::<ffi::mdev_driver>(), GFP_KERNEL)?;
+        let mut parent = KBox::new(pin_init::zeroed::<ffi::mdev_parent>(), GFP_KERNEL)?;
         driver.max_instances = max_instances;
         if driver_counts {
             driver.get_available = Some(four);

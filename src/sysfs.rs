@@ -145,10 +145,9 @@ pub(crate) struct Attribute<T: 'static> {
 unsafe impl<T> Sync for Attribute<T> {}
 
 const fn raw_attribute(name: &'static CStr, mode: u16) -> bindings::attribute {
-    // SAFETY: All-zero is a valid `attribute` (null name, no lockdep key set); the
-    // fields that matter are set below. A static attribute's lockdep key is its own
-    // static `skey`, which sysfs picks when `key` is null.
-    let mut raw: bindings::attribute = unsafe { core::mem::zeroed() };
+    // No lockdep key is set: a static attribute's key is its own static `skey`, which
+    // sysfs picks when `key` is null.
+    let mut raw: bindings::attribute = pin_init::zeroed();
     raw.name = as_char_ptr_in_const_context(name);
     raw.mode = mode;
     raw
@@ -254,8 +253,7 @@ unsafe impl<T> Sync for AttributeGroup<T> {}
 impl<T> AttributeGroup<T> {
     /// An unnamed group over `attrs`, all shown.
     pub(crate) const fn new<const N: usize>(attrs: &'static AttributeList<T, N>) -> Self {
-        // SAFETY: All-zero is a valid `attribute_group` (no name, no callbacks).
-        let mut raw: bindings::attribute_group = unsafe { core::mem::zeroed() };
+        let mut raw: bindings::attribute_group = pin_init::zeroed();
         raw.__bindgen_anon_2.attrs = attrs.0.as_ptr().cast_mut().cast();
         // INVARIANT: `attrs` only holds attributes of `T`.
         AttributeGroup(raw, PhantomData)
@@ -450,8 +448,7 @@ impl<T: KobjectObject> KobjType<T> {
         ops: &'static SysfsOps<T>,
         groups: &'static GroupList<T, N>,
     ) -> Self {
-        // SAFETY: All-zero is a valid `kobj_type` (no callbacks, no namespace).
-        let mut raw: bindings::kobj_type = unsafe { core::mem::zeroed() };
+        let mut raw: bindings::kobj_type = pin_init::zeroed();
         raw.release = Some(release);
         raw.sysfs_ops = &ops.0;
         raw.default_groups = groups.as_raw();
@@ -559,8 +556,7 @@ unsafe extern "C" fn device_store_trampoline<T: DeviceObject>(
 impl<T: DeviceObject> DeviceAttribute<T> {
     /// A write-only device attribute (mode 0200).
     pub(crate) const fn write_only(name: &'static CStr, store: DeviceStoreFn<T>) -> Self {
-        // SAFETY: All-zero is a valid `device_attribute` (no methods).
-        let mut raw: bindings::device_attribute = unsafe { core::mem::zeroed() };
+        let mut raw: bindings::device_attribute = pin_init::zeroed();
         raw.attr = raw_attribute(name, 0o200);
         #[cfg(not(CONFIG_CFI))]
         {
