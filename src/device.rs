@@ -50,14 +50,14 @@ use kernel::types::Opaque;
 use crate::bus;
 use crate::driver::VendorDriver;
 use crate::ffi;
+use crate::gate::Closed;
+use crate::gate::Entered;
 use crate::kstrto;
 use crate::parent::MdevType;
 use crate::parent::Parent;
 use crate::registry;
 use crate::registry::Reservation;
 use crate::registry::State;
-use crate::rwsem::ReadGuard;
-use crate::rwsem::WriteGuard;
 use crate::sysfs::AttributeGroup;
 use crate::sysfs::AttributeList;
 use crate::sysfs::DeviceAttribute;
@@ -233,8 +233,13 @@ impl Initialized {
         })
     }
 
-    /// Adds the device to the bus; needs the parent's gate.
-    fn add(self, _gate: &ReadGuard<'_>) -> Result<Added> {
+    /// Adds the device to the bus; needs to be inside its parent's gate (`EINVAL` and a
+    /// warning for another parent's: it would not hold this one's unregistration off).
+    fn add(self, gate: &Entered<'_>) -> Result<Added> {
+        let parent = self.mdev().mtype().parent();
+        if kernel::warn_on!(!core::ptr::eq(gate.parent(), parent)) {
+            return Err(EINVAL);
+        }
         // SAFETY: Initialised and not added (type invariant).
         kernel::error::to_result(unsafe { bindings::device_add(self.mdev().dev()) })?;
         let mdev = self.0;
@@ -412,7 +417,7 @@ pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
     let reservation = registry::reserve(uuid, parent)?;
     let mdev = Initialized::new(t, uuid, reservation)?;
     mdev.set_name()?;
-    let gate = parent.gate().try_read().ok_or(ENODEV)?;
+    let gate = parent.enter().ok_or(ENODEV)?;
     let mdev = mdev.add(&gate)?;
     mdev.attach(parent.driver())?;
     let mdev = mdev.link()?;
@@ -452,7 +457,7 @@ fn remove_store(
         Some(State::Removing) | None => return Ok(count),
     }
     // The parent stays registered while the gate is held.
-    let gate = parent.gate().try_read().ok_or(ENODEV)?;
+    let gate = parent.enter().ok_or(ENODEV)?;
     // SAFETY: Called from this attribute's store on this mdev's device.
     if !unsafe { attr.remove_self(dev) } {
         // Another writer of this file won and removed the mdev: do not touch it.
@@ -497,8 +502,11 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
     0
 }
 
-/// Removes every mdev of `parent`, during its unregistration.
-pub(crate) fn remove_all_children(parent: &Parent, _gate: &WriteGuard<'_>) {
+/// Removes every mdev of the parent whose gate `gate` holds closed, during its
+/// unregistration.
+pub(crate) fn remove_all_children(gate: &Closed<'_>) {
+    let parent = gate.parent();
+    parent.gate().assert_closed();
     // SAFETY: The parent device is live; `remove_child` may remove the device it is
     // called for, which the child iteration allows.
     unsafe {

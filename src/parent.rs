@@ -31,7 +31,9 @@ use crate::bus;
 use crate::device;
 use crate::driver::VendorDriver;
 use crate::ffi;
-use crate::rwsem::RwSemaphore;
+use crate::gate::Closed;
+use crate::gate::Entered;
+use crate::gate::Gate;
 use crate::sysfs::Attribute;
 use crate::sysfs::AttributeGroup;
 use crate::sysfs::AttributeList;
@@ -79,10 +81,22 @@ impl Parent {
     }
 
     /// The gate between create/remove and unregistration (`unreg_sem`).
-    pub(crate) fn gate(&self) -> &RwSemaphore {
+    pub(crate) fn gate(&self) -> &Gate {
         // SAFETY: The gate was initialised in `register` and lives as long as the
         // registered parent (type invariant).
-        unsafe { RwSemaphore::from_raw(&raw mut (*self.raw()).unreg_sem) }
+        unsafe { Gate::from_raw(&raw mut (*self.raw()).unreg_sem) }
+    }
+
+    /// Enters the parent's gate, for a create or a remove; `None` once its
+    /// unregistration has begun.
+    pub(crate) fn enter(&self) -> Option<Entered<'_>> {
+        Entered::enter(self)
+    }
+
+    /// Closes the parent's gate, for its unregistration: waits for the creates and
+    /// removes inside.
+    pub(crate) fn close(&self) -> Closed<'_> {
+        Closed::close(self)
     }
 
     /// The vendor's driver.
@@ -409,8 +423,8 @@ unsafe fn roll_back(parent: *mut ffi::mdev_parent, kset: *mut bindings::kset, ad
     {
         // SAFETY: Filled in by `register`; not yet visible to the vendor as registered.
         let p = unsafe { Parent::from_raw(parent) };
-        let gate = p.gate().write();
-        device::remove_all_children(p, &gate);
+        let gate = p.close();
+        device::remove_all_children(&gate);
         for &t in p.types().iter().take(added).rev() {
             // SAFETY: Types `0..added` were added (caller).
             unsafe { remove_type(t) };
@@ -441,7 +455,7 @@ pub(crate) unsafe fn register(
     // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
     unsafe {
         core::ptr::write_bytes(parent, 0, 1);
-        RwSemaphore::init(
+        Gate::init(
             &raw mut (*parent).unreg_sem,
             c"&parent->unreg_sem",
             static_lock_class!(),
@@ -519,11 +533,10 @@ pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
     let d: &Device = unsafe { Device::from_raw(dev) };
     dev_info!(d, "MDEV: Unregistering\n");
     {
-        let gate = p.gate().write();
-        p.gate().assert_held_write();
+        let gate = p.close();
         // SAFETY: `dev` is live and the link was created by `register`.
         unsafe { bindings::class_compat_remove_link(bus::compat_class(), dev) };
-        device::remove_all_children(p, &gate);
+        device::remove_all_children(&gate);
         for &t in p.types() {
             // SAFETY: Added by `register`; no mdev refers to it any more.
             unsafe { remove_type(t) };
