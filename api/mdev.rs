@@ -212,23 +212,27 @@ unsafe impl<T: Driver> Send for Registration<T> {}
 // SAFETY: As above.
 unsafe impl<T: Driver> Sync for Registration<T> {}
 
-/// The registration that owns `mdev`'s parent.
+/// The registration whose parent has the type `mtype`.
 ///
 /// # Safety
 ///
 /// `mtype` must be a type of a registered `Registration<T>`.
-unsafe fn inner_of_type<'a, T: Driver>(mtype: *mut ffi::mdev_type) -> (&'a Inner<T>, usize) {
+unsafe fn inner_of_type<'a, T: Driver>(mtype: *mut ffi::mdev_type) -> &'a Inner<T> {
     // SAFETY: The type's parent is `Inner<T>::parent` of a live registration (caller).
-    let inner = unsafe {
+    unsafe {
         let parent = (*mtype).parent;
         &*kernel::container_of!(parent.cast::<Opaque<ffi::mdev_parent>>(), Inner<T>, parent)
-    };
-    let ty = inner
-        .type_ptrs
-        .iter()
-        .position(|&p| core::ptr::eq(p, mtype))
-        .unwrap_or(0);
-    (inner, ty)
+    }
+}
+
+impl<T: Driver> Inner<T> {
+    /// The index in `T::TYPES` of `mtype`. A core only passes the registration's own
+    /// types; any other is a bug of the core, reported and refused with `EINVAL`.
+    fn type_index(&self, mtype: *mut ffi::mdev_type) -> Result<usize> {
+        let ty = self.type_ptrs.iter().position(|&p| core::ptr::eq(p, mtype));
+        kernel::warn_on!(ty.is_none());
+        ty.ok_or(EINVAL)
+    }
 }
 
 /// # Safety
@@ -236,11 +240,18 @@ unsafe fn inner_of_type<'a, T: Driver>(mtype: *mut ffi::mdev_type) -> (&'a Inner
 /// Called by the core for a new mdev of one of a `Registration<T>`'s types.
 unsafe extern "C" fn probe_callback<T: Driver>(mdev: *mut ffi::mdev_device) -> kernel::ffi::c_int {
     // SAFETY: The mdev is alive during probe; its type is one of ours (caller).
-    let (inner, ty, dev) = unsafe {
-        let (inner, ty) = inner_of_type::<T>((*mdev).type_);
-        (inner, ty, Device::<Core<'_>>::from_raw(mdev))
+    let (mtype, inner, dev) = unsafe {
+        let mtype = (*mdev).type_;
+        (
+            mtype,
+            inner_of_type::<T>(mtype),
+            Device::<Core<'_>>::from_raw(mdev),
+        )
     };
-    match inner.data.probe(dev, ty) {
+    match inner
+        .type_index(mtype)
+        .and_then(|ty| inner.data.probe(dev, ty))
+    {
         Ok(data) => {
             // SAFETY: `data` stays pinned: it is only given back, as a `Pin`, by
             // `remove_callback`.
@@ -261,7 +272,7 @@ unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
     // SAFETY: As in `probe_callback`; the driver data was set by a successful probe
     // (remove is only called for bound devices) and is taken back once, here.
     unsafe {
-        let (inner, _) = inner_of_type::<T>((*mdev).type_);
+        let inner = inner_of_type::<T>((*mdev).type_);
         let dev = Device::<Core<'_>>::from_raw(mdev);
         let data = KBox::from_raw(bindings::dev_get_drvdata(dev.dev()).cast::<T::Data>());
         bindings::dev_set_drvdata(dev.dev(), core::ptr::null_mut());
@@ -274,8 +285,11 @@ unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
 /// Called by the core with a type of a `Registration<T>`.
 unsafe extern "C" fn get_available_callback<T: Driver>(mtype: *mut ffi::mdev_type) -> u32 {
     // SAFETY: The type is one of ours (caller).
-    let (inner, ty) = unsafe { inner_of_type::<T>(mtype) };
-    inner.data.get_available(ty)
+    let inner = unsafe { inner_of_type::<T>(mtype) };
+    // None of a type that is not ours (after the warning).
+    inner
+        .type_index(mtype)
+        .map_or(0, |ty| inner.data.get_available(ty))
 }
 
 impl<T: Driver> Registration<T> {
@@ -471,7 +485,7 @@ unsafe fn bound<'a, T: Driver>(
     // SAFETY: `dev` is the `dev` of an mdev of one of `T`'s types, bound (caller).
     unsafe {
         let mdev = kernel::container_of!(dev, ffi::mdev_device, dev);
-        let (inner, _) = inner_of_type::<T>((*mdev).type_);
+        let inner = inner_of_type::<T>((*mdev).type_);
         (
             &inner.data,
             Device::<Bound>::from_raw(mdev),

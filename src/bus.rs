@@ -85,7 +85,9 @@ unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: The driver core calls probe with a device on this bus being bound to a
     // driver of this bus, and every driver of this bus is an `mdev_driver`.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
-    drv.probe(kernel::container_of!(dev, ffi::mdev_device, dev))
+    // SAFETY: The driver core is binding `dev`, an mdev, to `drv`, under its device
+    // lock (asserted above).
+    unsafe { drv.probe(kernel::container_of!(dev, ffi::mdev_device, dev)) }
 }
 
 /// The bus's `remove`: calls the vendor driver's `remove`.
@@ -100,7 +102,9 @@ unsafe extern "C" fn mdev_remove(dev: *mut bindings::device) {
     unsafe { device::assert_device_locked(dev) };
     // SAFETY: As in `mdev_probe`, for a device bound to a driver of this bus.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
-    drv.remove(kernel::container_of!(dev, ffi::mdev_device, dev));
+    // SAFETY: The driver core is unbinding `dev`, an mdev bound to `drv` by a
+    // successful probe, under its device lock (asserted above); it does so once.
+    unsafe { drv.remove(kernel::container_of!(dev, ffi::mdev_device, dev)) };
 }
 
 /// The bus's `match`: no driver binds on its own.

@@ -109,20 +109,33 @@ impl VendorDriver {
     }
 
     /// Calls the driver's `probe` for `mdev`.
-    pub(crate) fn probe(&self, mdev: *mut ffi::mdev_device) -> c_int {
+    ///
+    /// # Safety
+    ///
+    /// `mdev` must be a live mdev that the driver core is binding to this driver, with
+    /// its device lock held: the bus's `probe` is the only caller.
+    pub(crate) unsafe fn probe(&self, mdev: *mut ffi::mdev_device) -> c_int {
         // SAFETY: As in `has_get_available`.
         match unsafe { (*self.raw()).probe } {
-            // SAFETY: Called by the bus's probe for a device being bound to this driver.
+            // SAFETY: The vendor's contract: called for a live mdev being bound to its
+            // driver, under the device lock (caller).
             Some(f) => unsafe { f(mdev) },
             None => 0,
         }
     }
 
     /// Calls the driver's `remove` for `mdev`.
-    pub(crate) fn remove(&self, mdev: *mut ffi::mdev_device) {
+    ///
+    /// # Safety
+    ///
+    /// `mdev` must be a live mdev bound to this driver that the driver core is
+    /// unbinding, with its device lock held: the bus's `remove` is the only caller,
+    /// once per successful `probe`.
+    pub(crate) unsafe fn remove(&self, mdev: *mut ffi::mdev_device) {
         // SAFETY: As in `has_get_available`.
         if let Some(f) = unsafe { (*self.raw()).remove } {
-            // SAFETY: Called by the bus's remove for a device bound to this driver.
+            // SAFETY: The vendor's contract: called once for a live mdev its `probe`
+            // bound, being unbound, under the device lock (caller).
             unsafe { f(mdev) }
         }
     }
