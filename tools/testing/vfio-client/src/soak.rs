@@ -386,7 +386,7 @@ fn main() -> ExitCode {
                     Reporter::diag(&msg);
                     println!("not ok 2 soak");
                     println!("ok 3 teardown # SKIP the soak is stuck");
-                    println!("1 passed, 1 failed");
+                    Reporter::closing_lines(1, 1, 1);
                     std::process::exit(1);
                 }
                 std::thread::sleep(Duration::from_millis(20));
