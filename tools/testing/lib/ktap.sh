@@ -2,8 +2,10 @@
 # KTAP results for the guest's shell test scripts (sourced, busybox sh).
 # result NAME STATUS [DIAGNOSTIC] prints `ok N NAME` or the diagnostic and
 # `not ok N NAME`; skipped NAME REASON prints `ok N NAME # SKIP REASON`; tally prints
-# the count of skipped tests if any and the closing `N passed, N failed`, and returns
-# 0 only when nothing failed.
+# kselftest's `# Totals: pass:N fail:N xfail:0 xpass:0 skip:N error:0`
+# (tools/testing/selftests/kselftest/ktap_helpers.sh; a skipped test counts as
+# skipped, not as passed) and the closing `N passed, N failed`, and returns 0 only
+# when nothing failed.
 n=0 pass=0 fail=0 skip=0
 result() {
 	n=$((n + 1))
@@ -18,7 +20,7 @@ skipped() {
 	echo "ok $n $1 # SKIP $2"
 }
 tally() {
-	[ "$skip" -gt 0 ] && echo "# $skip skipped"
+	echo "# Totals: pass:$pass fail:$fail xfail:0 xpass:0 skip:$skip error:0"
 	echo "$pass passed, $fail failed"
 	[ "$fail" -eq 0 ]
 }

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-//! KTAP output (Documentation/dev-tools/ktap.rst) and the closing tally.
+//! KTAP output (Documentation/dev-tools/ktap.rst) and the closing lines: kselftest's
+//! `# Totals:` and the project's `P passed, F failed`.
 
 /// How one test ended.
 pub enum Outcome {
@@ -59,11 +60,17 @@ impl Reporter {
 
     /// Prints the tally; returns whether every test passed or was skipped.
     pub fn finish(self) -> bool {
-        if self.skipped > 0 {
-            println!("# {} skipped", self.skipped);
-        }
-        println!("{} passed, {} failed", self.passed, self.failed);
+        Self::closing_lines(self.passed, self.failed, self.skipped);
         self.failed == 0
+    }
+
+    /// The lines that end a report: kselftest's `# Totals:` (as
+    /// tools/testing/selftests/kselftest.h prints it; the project has no xfail, xpass
+    /// or error results), then the project's closing `P passed, F failed`, the last
+    /// line. A skipped test counts as skipped only, not as passed.
+    pub fn closing_lines(passed: usize, failed: usize, skipped: usize) {
+        println!("# Totals: pass:{passed} fail:{failed} xfail:0 xpass:0 skip:{skipped} error:0");
+        println!("{passed} passed, {failed} failed");
     }
 }
 

@@ -13,9 +13,15 @@
 //! - diagnostic lines `#` and `# TEXT`;
 //! - a subtest is a document indented four spaces deeper, followed by its parent's
 //!   result line, which must be `not ok` when any test inside failed;
-//! - the report ends with the project's closing line `P passed, F failed`, whose
-//!   counts must equal the leaf results read (a skipped test, `ok N NAME # SKIP ...`,
-//!   counts in neither).
+//! - the report ends with kselftest's `# Totals: pass:P fail:F xfail:0 xpass:0 skip:S
+//!   error:0` (tools/testing/selftests/kselftest.h, `ksft_print_cnts()`) and then the
+//!   project's closing line `P passed, F failed`; the counts of both must equal the
+//!   leaf results read (a skipped test, `ok N NAME # SKIP ...`, counts as skipped, not
+//!   as passed). A subtest may end with a `# Totals:` line of its own (a suite nested
+//!   by lib/debug-suite.sh), which must equal that subtest's results; xfail, xpass
+//!   and error must be 0, results the project's reports never give. KUnit's own
+//!   `# Totals: pass:P fail:F skip:S total:T` (of parameterised tests) is only a
+//!   diagnostic line.
 //!
 //! Any other line (a message some program wrote to stderr, a line cut short, a
 //! carriage return, a tab, invalid UTF-8), and output that does not end with a
@@ -61,8 +67,17 @@ impl Reading {
 enum Line<'a> {
     Version,
     Plan(usize),
-    Result { ok: bool, number: usize, skip: bool },
+    Result {
+        ok: bool,
+        number: usize,
+        skip: bool,
+    },
     Diagnostic,
+    /// kselftest's `# Totals:` line; the values of xfail, xpass and error are summed
+    /// (the project has none of them).
+    Totals(Counts, usize),
+    /// A line that starts like kselftest's `# Totals:` but is not one.
+    BadTotals,
     Tally(usize, usize, Option<usize>),
     Unknown(&'a str),
 }
@@ -77,6 +92,11 @@ fn number(s: &str) -> Option<usize> {
 fn classify(text: &str) -> Line<'_> {
     if text == "KTAP version 1" {
         return Line::Version;
+    }
+    if let Some(rest) = text.strip_prefix("# Totals: ") {
+        if rest.contains("xfail:") {
+            return totals(rest).unwrap_or(Line::BadTotals);
+        }
     }
     if text == "#" || text.starts_with("# ") {
         return Line::Diagnostic;
@@ -101,6 +121,27 @@ fn classify(text: &str) -> Line<'_> {
         .or_else(|| tail.strip_prefix("# "))
         .is_some_and(|d| d.get(..4).is_some_and(|w| w.eq_ignore_ascii_case("skip")));
     Line::Result { ok, number, skip }
+}
+
+/// The rest of `# Totals: pass:P fail:F xfail:X xpass:Y skip:S error:E`, exactly in
+/// that order and form.
+fn totals(rest: &str) -> Option<Line<'static>> {
+    let mut it = rest.split(' ');
+    let mut field = |name: &str| number(it.next()?.strip_prefix(name)?.strip_prefix(':')?);
+    let passed = field("pass")?;
+    let failed = field("fail")?;
+    let others = field("xfail")? + field("xpass")?;
+    let skipped = field("skip")?;
+    let others = others + field("error")?;
+    if it.next().is_some() {
+        return None;
+    }
+    let c = Counts {
+        passed,
+        failed,
+        skipped,
+    };
+    Some(Line::Totals(c, others))
 }
 
 /// `P passed, F failed`, optionally followed by `, S skipped`.
@@ -130,6 +171,8 @@ struct Doc {
     counts: Counts,
     /// A subtest that ended and waits for this document's next result line.
     pending: Option<Counts>,
+    /// Its `# Totals:` line: the counts and the line number.
+    totals: Option<(Counts, usize)>,
 }
 
 struct Reader {
@@ -164,6 +207,17 @@ impl Reader {
     }
 
     fn finish(&mut self, doc: &Doc, at: usize) {
+        if let Some((t, no)) = doc.totals {
+            if t != doc.counts {
+                self.problem(
+                    no,
+                    format!(
+                        "`# Totals:` says pass:{} fail:{} skip:{}; the results read say pass:{} fail:{} skip:{}",
+                        t.passed, t.failed, t.skipped, doc.counts.passed, doc.counts.failed, doc.counts.skipped
+                    ),
+                );
+            }
+        }
         if !doc.version {
             self.problem(doc.start, "a document without a `KTAP version 1` line");
         }
@@ -261,6 +315,16 @@ impl Reader {
                 }
             }
             Line::Diagnostic => {}
+            Line::Totals(c, others) => {
+                if others != 0 {
+                    self.problem(no, "`# Totals:` counts xfail, xpass or error results");
+                }
+                if self.stack[doc].totals.is_some() {
+                    self.problem(no, "a second `# Totals:` line in a document");
+                }
+                self.stack[doc].totals = Some((c, no));
+            }
+            Line::BadTotals => self.problem(no, "a malformed kselftest `# Totals:` line"),
             Line::Tally(p, f, skipped) => {
                 if doc != 0 {
                     self.problem(no, "a `P passed, F failed` line inside a subtest");
@@ -326,6 +390,9 @@ pub fn read(text: &[u8]) -> Reading {
     let top = r.stack.pop().unwrap_or_default();
     r.finish(&top, count + 1);
     let counts = top.counts;
+    if top.totals.is_none() {
+        r.problem(count + 1, "no `# Totals:` line before the closing line");
+    }
     match r.tally {
         None => r.problem(
             count + 1,
@@ -379,13 +446,13 @@ mod tests {
 
     #[test]
     fn flat_report() {
-        let doc = "KTAP version 1\n1..3\nok 1 a\n# why\nnot ok 2 b\nok 3 c # SKIP no\n# 1 skipped\n1 passed, 1 failed\n";
+        let doc = "KTAP version 1\n1..3\nok 1 a\n# why\nnot ok 2 b\nok 3 c # SKIP no\n# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0\n1 passed, 1 failed\n";
         assert_eq!(ok(doc), counts(1, 1, 1));
     }
 
     #[test]
     fn nested_like_kunit_and_run_tests() {
-        let doc = "KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: s\n    # module: m\n    1..2\n    ok 1 x\n    ok 2 y\n# s: pass:2\nok 1 s\n    # Subtest: t\n    KTAP version 1\n    1..1\n    not ok 1 z\nnot ok 2 t\n2 passed, 1 failed\n";
+        let doc = "KTAP version 1\n1..2\n    KTAP version 1\n    # Subtest: s\n    # module: m\n    1..2\n    ok 1 x\n    ok 2 y\n# s: pass:2\nok 1 s\n    # Subtest: t\n    KTAP version 1\n    1..1\n    not ok 1 z\nnot ok 2 t\n# Totals: pass:2 fail:1 xfail:0 xpass:0 skip:0 error:0\n2 passed, 1 failed\n";
         assert_eq!(ok(doc), counts(2, 1, 0));
     }
 
@@ -421,7 +488,7 @@ mod tests {
         bad("KTAP version 1\nok 1 x\n1 passed, 0 failed\n");
         bad("1..1\nok 1 x\n1 passed, 0 failed\n");
         bad("KTAP version 1\n1..0\n");
-        ok("KTAP version 1\n1..0\n0 passed, 0 failed\n");
+        ok("KTAP version 1\n1..0\n# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:0 error:0\n0 passed, 0 failed\n");
     }
 
     #[test]
@@ -444,7 +511,7 @@ mod tests {
         bad("KTAP version 1\n1..2\nok 1 x\nnot ok 2 y\n2 passed, 0 failed\n");
         bad("KTAP version 1\n1..1\nok 1 x # SKIP\n1 passed, 0 failed\n");
         assert_eq!(
-            ok("KTAP version 1\n1..1\nok 1 x # SKIP because\n0 passed, 0 failed, 1 skipped\n"),
+            ok("KTAP version 1\n1..1\nok 1 x # SKIP because\n# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0\n0 passed, 0 failed, 1 skipped\n"),
             counts(0, 0, 1)
         );
         bad("KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 y\n    1 passed, 0 failed\nok 1 s\n1 passed, 0 failed\n");
@@ -454,7 +521,7 @@ mod tests {
     fn a_failed_subtest_with_nothing_failed_inside_is_a_failure() {
         bad("KTAP version 1\n1..1\n    KTAP version 1\n    1..0\nnot ok 1 s\n0 passed, 0 failed\n");
         assert_eq!(
-            ok("KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 a\nnot ok 1 s\n1 passed, 1 failed\n"),
+            ok("KTAP version 1\n1..1\n    KTAP version 1\n    1..1\n    ok 1 a\nnot ok 1 s\n# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:0 error:0\n1 passed, 1 failed\n"),
             counts(1, 1, 0)
         );
     }
@@ -462,7 +529,56 @@ mod tests {
     #[test]
     fn the_skipped_count_must_match_when_given() {
         bad("KTAP version 1\n1..1\nok 1 x # SKIP why\n0 passed, 0 failed, 2 skipped\n");
-        ok("KTAP version 1\n1..1\nok 1 x # skip why\n0 passed, 0 failed, 1 skipped\n");
+        ok("KTAP version 1\n1..1\nok 1 x # skip why\n# Totals: pass:0 fail:0 xfail:0 xpass:0 skip:1 error:0\n0 passed, 0 failed, 1 skipped\n");
+    }
+
+    #[test]
+    fn the_totals_line_must_be_there_and_match() {
+        const T: &str = "KTAP version 1\n1..2\nok 1 a\nok 2 b # SKIP why\n";
+        assert_eq!(
+            ok(&format!(
+                "{T}# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n1 passed, 0 failed\n"
+            )),
+            counts(1, 0, 1)
+        );
+        // Missing, false in each count, after the closing line, twice, malformed.
+        bad(&format!("{T}1 passed, 0 failed\n"));
+        bad(&format!(
+            "{T}# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:1 error:0\n1 passed, 0 failed\n"
+        ));
+        bad(&format!(
+            "{T}# Totals: pass:1 fail:1 xfail:0 xpass:0 skip:1 error:0\n1 passed, 0 failed\n"
+        ));
+        bad(&format!(
+            "{T}# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0\n1 passed, 0 failed\n"
+        ));
+        bad(&format!(
+            "{T}# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:1\n1 passed, 0 failed\n"
+        ));
+        bad(&format!(
+            "{T}1 passed, 0 failed\n# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n"
+        ));
+        bad(&format!("{T}# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n1 passed, 0 failed\n"));
+        bad(&format!(
+            "{T}# Totals: pass:1 fail:0 xfail:0 skip:1 error:0\n1 passed, 0 failed\n"
+        ));
+        bad(&format!(
+            "{T}# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0 \n1 passed, 0 failed\n"
+        ));
+    }
+
+    #[test]
+    fn a_subtest_totals_line_must_match_the_subtest() {
+        let doc = |sub: &str| {
+            format!("KTAP version 1\n1..2\n    KTAP version 1\n    1..2\n    ok 1 a\n    ok 2 b # SKIP why\n    # Totals: {sub}\n    # 1 passed, 0 failed\nok 1 s\nok 2 t\n# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:1 error:0\n2 passed, 0 failed\n")
+        };
+        assert_eq!(
+            ok(&doc("pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0")),
+            counts(2, 0, 1)
+        );
+        bad(&doc("pass:2 fail:0 xfail:0 xpass:0 skip:1 error:0"));
+        // KUnit's form is a diagnostic, not checked.
+        ok(&doc("pass:7 fail:0 skip:0 total:7"));
     }
 
     #[test]

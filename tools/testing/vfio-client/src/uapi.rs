@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0
-//! The parts of the VFIO and IOMMUFD user ABI the client uses, written out by hand
-//! from the Linux 7.3 headers (no bindgen, no extra crate). Each item names its
-//! header; the sizes of the structures are checked at compile time against those
-//! of the 7.3 headers.
+//! The parts of the VFIO and IOMMUFD user ABI the client uses.
+//!
+//! The structures and constants of include/uapi/linux/vfio.h come from rust-vmm's
+//! `vfio-bindings` crate (bindgen's output for that header), under their C names.
+//! Written here by hand, each with its reason: the ioctl numbers (bindgen does not
+//! translate the function-like `_IO()` macros, so the crate has none), a
+//! `vfio_device_feature` with its payload (the crate's ends in a flexible array),
+//! the `minsz` values (computed from the crate's structures), and what other
+//! headers define: include/uapi/linux/iommufd.h, serial_reg.h and pci_regs.h, which
+//! the crate does not cover. The ioctls themselves are raw (`crate::sys`), so that
+//! the tests can send malformed arguments (a short `argsz`, a bad index).
+
+use vfio_bindings::bindings::vfio::{VFIO_BASE, VFIO_TYPE};
 
 // ---- include/uapi/linux/vfio.h: ioctl numbers, _IO(VFIO_TYPE, VFIO_BASE + n) ----
 
-/// `VFIO_TYPE` (';') and `VFIO_BASE` (100), include/uapi/linux/vfio.h.
-const VFIO_TYPE: u32 = b';' as u32;
-const VFIO_BASE: u32 = 100;
-
 /// `_IO(type, nr)` of include/uapi/asm-generic/ioctl.h: no direction, no size.
-const fn io(ty: u32, nr: u32) -> u32 {
-    (ty << 8) | nr
+const fn io(ty: u8, nr: u32) -> u32 {
+    ((ty as u32) << 8) | nr
 }
 
 /// include/uapi/linux/vfio.h
@@ -53,171 +58,121 @@ const _: () = assert!(VFIO_GROUP_GET_DEVICE_FD == 0x3b6a);
 const _: () = assert!(VFIO_DEVICE_RESET == 0x3b6f);
 const _: () = assert!(VFIO_DEVICE_BIND_IOMMUFD == 0x3b76);
 
-// ---- include/uapi/linux/vfio.h: constants ----
+// ---- include/uapi/linux/vfio.h: structures and constants ----
+//
+// From vfio-bindings, which checks every size, alignment and field offset against
+// the header it was generated from; the sizes below are those of the 7.3 header, so
+// that a crate made from a header that differs where the client looks cannot go
+// unseen.
 
-/// `VFIO_API_VERSION`, include/uapi/linux/vfio.h.
-pub const VFIO_API_VERSION: i32 = 0;
-/// `VFIO_TYPE1v2_IOMMU`, include/uapi/linux/vfio.h.
-pub const VFIO_TYPE1V2_IOMMU: u32 = 3;
-/// `VFIO_GROUP_FLAGS_VIABLE`, include/uapi/linux/vfio.h.
-pub const VFIO_GROUP_FLAGS_VIABLE: u32 = 1 << 0;
-/// `VFIO_DEVICE_FLAGS_PCI`, include/uapi/linux/vfio.h.
-pub const VFIO_DEVICE_FLAGS_PCI: u32 = 1 << 1;
-/// `VFIO_REGION_INFO_FLAG_READ`, include/uapi/linux/vfio.h.
-pub const VFIO_REGION_INFO_FLAG_READ: u32 = 1 << 0;
-/// `VFIO_REGION_INFO_FLAG_WRITE`, include/uapi/linux/vfio.h.
-pub const VFIO_REGION_INFO_FLAG_WRITE: u32 = 1 << 1;
-/// `VFIO_IRQ_INFO_EVENTFD`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_INFO_EVENTFD: u32 = 1 << 0;
-/// `VFIO_IRQ_INFO_MASKABLE`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_INFO_MASKABLE: u32 = 1 << 1;
-/// `VFIO_IRQ_INFO_AUTOMASKED`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_INFO_AUTOMASKED: u32 = 1 << 2;
-/// `VFIO_IRQ_INFO_NORESIZE`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_INFO_NORESIZE: u32 = 1 << 3;
-/// `VFIO_IRQ_SET_DATA_NONE`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_SET_DATA_NONE: u32 = 1 << 0;
-/// `VFIO_IRQ_SET_DATA_BOOL`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_SET_DATA_BOOL: u32 = 1 << 1;
-/// `VFIO_IRQ_SET_DATA_EVENTFD`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_SET_DATA_EVENTFD: u32 = 1 << 2;
-/// `VFIO_IRQ_SET_ACTION_MASK`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_SET_ACTION_MASK: u32 = 1 << 3;
-/// `VFIO_IRQ_SET_ACTION_UNMASK`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_SET_ACTION_UNMASK: u32 = 1 << 4;
-/// `VFIO_IRQ_SET_ACTION_TRIGGER`, include/uapi/linux/vfio.h.
-pub const VFIO_IRQ_SET_ACTION_TRIGGER: u32 = 1 << 5;
+pub use vfio_bindings::bindings::vfio::{
+    vfio_device_attach_iommufd_pt, vfio_device_bind_iommufd, vfio_device_feature,
+    vfio_device_feature_mig_data_size, vfio_device_feature_mig_state,
+    vfio_device_feature_migration, vfio_device_info, vfio_group_status, vfio_irq_info,
+    vfio_irq_set, vfio_precopy_info, vfio_region_info,
+};
+/// `enum vfio_device_mig_state`, under the C names (bindgen prefixes them with the
+/// enum's name).
+pub use vfio_bindings::bindings::vfio::{
+    vfio_device_mig_state_VFIO_DEVICE_STATE_ERROR as VFIO_DEVICE_STATE_ERROR,
+    vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY as VFIO_DEVICE_STATE_PRE_COPY,
+    vfio_device_mig_state_VFIO_DEVICE_STATE_PRE_COPY_P2P as VFIO_DEVICE_STATE_PRE_COPY_P2P,
+    vfio_device_mig_state_VFIO_DEVICE_STATE_RESUMING as VFIO_DEVICE_STATE_RESUMING,
+    vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING as VFIO_DEVICE_STATE_RUNNING,
+    vfio_device_mig_state_VFIO_DEVICE_STATE_RUNNING_P2P as VFIO_DEVICE_STATE_RUNNING_P2P,
+    vfio_device_mig_state_VFIO_DEVICE_STATE_STOP as VFIO_DEVICE_STATE_STOP,
+    vfio_device_mig_state_VFIO_DEVICE_STATE_STOP_COPY as VFIO_DEVICE_STATE_STOP_COPY,
+};
+pub use vfio_bindings::bindings::vfio::{
+    VFIO_TYPE1v2_IOMMU, VFIO_API_VERSION, VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
+    VFIO_DEVICE_FEATURE_DMA_LOGGING_START, VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP,
+    VFIO_DEVICE_FEATURE_GET, VFIO_DEVICE_FEATURE_MIGRATION, VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
+    VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, VFIO_DEVICE_FEATURE_PROBE, VFIO_DEVICE_FEATURE_SET,
+    VFIO_DEVICE_FLAGS_PCI, VFIO_GROUP_FLAGS_VIABLE, VFIO_IRQ_INFO_AUTOMASKED,
+    VFIO_IRQ_INFO_EVENTFD, VFIO_IRQ_INFO_MASKABLE, VFIO_IRQ_INFO_NORESIZE,
+    VFIO_IRQ_SET_ACTION_MASK, VFIO_IRQ_SET_ACTION_TRIGGER, VFIO_IRQ_SET_ACTION_UNMASK,
+    VFIO_IRQ_SET_DATA_BOOL, VFIO_IRQ_SET_DATA_EVENTFD, VFIO_IRQ_SET_DATA_NONE, VFIO_MIGRATION_P2P,
+    VFIO_MIGRATION_PRE_COPY, VFIO_MIGRATION_STOP_COPY, VFIO_PCI_BAR0_REGION_INDEX,
+    VFIO_PCI_BAR1_REGION_INDEX, VFIO_PCI_BAR2_REGION_INDEX, VFIO_PCI_BAR5_REGION_INDEX,
+    VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ERR_IRQ_INDEX, VFIO_PCI_INTX_IRQ_INDEX,
+    VFIO_PCI_MSIX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS,
+    VFIO_PCI_REQ_IRQ_INDEX, VFIO_PCI_ROM_REGION_INDEX, VFIO_PCI_VGA_REGION_INDEX,
+    VFIO_REGION_INFO_FLAG_READ, VFIO_REGION_INFO_FLAG_WRITE,
+};
 
-/// The region indexes of a vfio-pci device (the anonymous enum with
-/// `VFIO_PCI_BAR0_REGION_INDEX`), include/uapi/linux/vfio.h.
-pub const VFIO_PCI_BAR0_REGION_INDEX: u32 = 0;
-pub const VFIO_PCI_BAR1_REGION_INDEX: u32 = 1;
-pub const VFIO_PCI_BAR2_REGION_INDEX: u32 = 2;
-pub const VFIO_PCI_BAR5_REGION_INDEX: u32 = 5;
-pub const VFIO_PCI_ROM_REGION_INDEX: u32 = 6;
-pub const VFIO_PCI_CONFIG_REGION_INDEX: u32 = 7;
-pub const VFIO_PCI_VGA_REGION_INDEX: u32 = 8;
-pub const VFIO_PCI_NUM_REGIONS: u32 = 9;
+const _: () = assert!(std::mem::size_of::<vfio_group_status>() == 8);
+const _: () = assert!(std::mem::size_of::<vfio_device_info>() == 24);
+const _: () = assert!(std::mem::size_of::<vfio_region_info>() == 32);
+const _: () = assert!(std::mem::size_of::<vfio_irq_info>() == 16);
+const _: () = assert!(std::mem::size_of::<vfio_irq_set>() == 20);
+const _: () = assert!(std::mem::size_of::<vfio_device_bind_iommufd>() == 24);
+const _: () = assert!(std::mem::align_of::<vfio_device_bind_iommufd>() == 8);
+const _: () = assert!(std::mem::size_of::<vfio_device_attach_iommufd_pt>() == 16);
+const _: () = assert!(std::mem::size_of::<vfio_device_feature>() == 8);
+const _: () = assert!(std::mem::size_of::<vfio_device_feature_mig_state>() == 8);
+const _: () = assert!(std::mem::size_of::<vfio_device_feature_migration>() == 8);
+const _: () = assert!(std::mem::size_of::<vfio_device_feature_mig_data_size>() == 8);
+const _: () = assert!(std::mem::size_of::<vfio_precopy_info>() == 24);
 
-/// The interrupt indexes of a vfio-pci device (the anonymous enum with
-/// `VFIO_PCI_INTX_IRQ_INDEX`), include/uapi/linux/vfio.h.
-pub const VFIO_PCI_INTX_IRQ_INDEX: u32 = 0;
-pub const VFIO_PCI_MSI_IRQ_INDEX: u32 = 1;
-pub const VFIO_PCI_MSIX_IRQ_INDEX: u32 = 2;
-pub const VFIO_PCI_ERR_IRQ_INDEX: u32 = 3;
-pub const VFIO_PCI_REQ_IRQ_INDEX: u32 = 4;
-pub const VFIO_PCI_NUM_IRQS: u32 = 5;
-
-// ---- include/uapi/linux/vfio.h: structures ----
-
-/// `struct vfio_group_status`, include/uapi/linux/vfio.h.
+/// `struct vfio_device_feature` with its payload `T` in `data[]` (for instance
+/// `vfio_device_feature_mig_state`), as one buffer; the crate's struct ends in a
+/// flexible array, which Rust cannot fill. The payloads used here start at offset 8,
+/// like `data[]`, and are at most 8-byte aligned.
 #[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct VfioGroupStatus {
-    pub argsz: u32,
-    pub flags: u32,
+#[derive(Default)]
+pub struct DeviceFeature<T> {
+    pub hdr: vfio_device_feature,
+    pub data: T,
 }
+const _: () = assert!(std::mem::offset_of!(DeviceFeature<u64>, data) == 8);
+const _: () =
+    assert!(std::mem::offset_of!(DeviceFeature<vfio_device_feature_mig_state>, data) == 8);
 
-/// `struct vfio_device_info`, include/uapi/linux/vfio.h.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct VfioDeviceInfo {
-    pub argsz: u32,
-    pub flags: u32,
-    pub num_regions: u32,
-    pub num_irqs: u32,
-    pub cap_offset: u32,
-    pub pad: u32,
+/// The `minsz` each handler checks `argsz` against (`offsetofend` of its last
+/// mandatory field), for the bad-argsz tests.
+macro_rules! offsetofend {
+    ($t:ty, $f:ident: $ft:ty) => {
+        (std::mem::offset_of!($t, $f) + std::mem::size_of::<$ft>()) as u32
+    };
 }
-
-/// `struct vfio_region_info`, include/uapi/linux/vfio.h.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct VfioRegionInfo {
-    pub argsz: u32,
-    pub flags: u32,
-    pub index: u32,
-    pub cap_offset: u32,
-    pub size: u64,
-    pub offset: u64,
-}
-
-/// `struct vfio_irq_info`, include/uapi/linux/vfio.h.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct VfioIrqInfo {
-    pub argsz: u32,
-    pub flags: u32,
-    pub index: u32,
-    pub count: u32,
-}
-
-/// The fixed part of `struct vfio_irq_set`, include/uapi/linux/vfio.h; the
-/// variable `__u8 data[]` follows it in the caller's buffer.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct VfioIrqSet {
-    pub argsz: u32,
-    pub flags: u32,
-    pub index: u32,
-    pub start: u32,
-    pub count: u32,
-}
-
-/// `struct vfio_device_bind_iommufd`, include/uapi/linux/vfio.h.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct VfioDeviceBindIommufd {
-    pub argsz: u32,
-    pub flags: u32,
-    pub iommufd: i32,
-    pub out_devid: u32,
-    /// `__aligned_u64`
-    pub token_uuid_ptr: u64,
-}
-
-/// `struct vfio_device_attach_iommufd_pt`, include/uapi/linux/vfio.h.
-#[repr(C)]
-#[derive(Default, Clone, Copy, Debug)]
-pub struct VfioDeviceAttachIommufdPt {
-    pub argsz: u32,
-    pub flags: u32,
-    pub pt_id: u32,
-    pub pasid: u32,
-}
+/// `offsetofend(struct vfio_device_info, num_irqs)`
+pub const DEVICE_INFO_MINSZ: u32 = offsetofend!(vfio_device_info, num_irqs: u32);
+/// `offsetofend(struct vfio_region_info, offset)`
+pub const REGION_INFO_MINSZ: u32 = offsetofend!(vfio_region_info, offset: u64);
+/// `offsetofend(struct vfio_irq_info, count)`
+pub const IRQ_INFO_MINSZ: u32 = offsetofend!(vfio_irq_info, count: u32);
+/// `offsetofend(struct vfio_irq_set, count)`
+pub const IRQ_SET_MINSZ: u32 = offsetofend!(vfio_irq_set, count: u32);
+/// `offsetofend(struct vfio_device_bind_iommufd, out_devid)`
+pub const BIND_IOMMUFD_MINSZ: u32 = offsetofend!(vfio_device_bind_iommufd, out_devid: u32);
+// The values the handlers in drivers/vfio of 7.3 compute.
+const _: () = assert!(DEVICE_INFO_MINSZ == 16);
+const _: () = assert!(REGION_INFO_MINSZ == 32);
+const _: () = assert!(IRQ_INFO_MINSZ == 16);
+const _: () = assert!(IRQ_SET_MINSZ == 20);
+const _: () = assert!(BIND_IOMMUFD_MINSZ == 16);
 
 // ---- include/uapi/linux/iommufd.h ----
 
 /// `IOMMUFD_TYPE` (';') and `IOMMUFD_CMD_IOAS_ALLOC` (0x81), include/uapi/linux/iommufd.h.
-pub const IOMMU_IOAS_ALLOC: u32 = io(b';' as u32, 0x81);
+pub const IOMMU_IOAS_ALLOC: u32 = io(b';', 0x81);
 
-/// `struct iommu_ioas_alloc`, include/uapi/linux/iommufd.h.
+// By hand: vfio-bindings covers vfio.h only, and the IOMMUFD bindings crate
+// (iommufd-bindings 0.2) is Apache-2.0 only, which does not combine with this GPL-2.0
+// program (vfio-bindings is used under its BSD-3-Clause option).
+
+/// `struct iommu_ioas_alloc`, include/uapi/linux/iommufd.h (named as the C struct,
+/// like the VFIO structures above).
 #[repr(C)]
+#[allow(non_camel_case_types)]
 #[derive(Default, Clone, Copy, Debug)]
-pub struct IommuIoasAlloc {
+pub struct iommu_ioas_alloc {
     pub size: u32,
     pub flags: u32,
     pub out_ioas_id: u32,
 }
 
-// The sizes (and the alignment that sets them) of the 7.3 headers.
-const _: () = assert!(std::mem::size_of::<VfioGroupStatus>() == 8);
-const _: () = assert!(std::mem::size_of::<VfioDeviceInfo>() == 24);
-const _: () = assert!(std::mem::size_of::<VfioRegionInfo>() == 32);
-const _: () = assert!(std::mem::size_of::<VfioIrqInfo>() == 16);
-const _: () = assert!(std::mem::size_of::<VfioIrqSet>() == 20);
-const _: () = assert!(std::mem::size_of::<VfioDeviceBindIommufd>() == 24);
-const _: () = assert!(std::mem::align_of::<VfioDeviceBindIommufd>() == 8);
-const _: () = assert!(std::mem::size_of::<VfioDeviceAttachIommufdPt>() == 16);
-const _: () = assert!(std::mem::size_of::<IommuIoasAlloc>() == 12);
-
-/// The `minsz` each handler checks `argsz` against (`offsetofend` of its last
-/// mandatory field), for the bad-argsz tests.
-pub const DEVICE_INFO_MINSZ: u32 = 16; // offsetofend(struct vfio_device_info, num_irqs)
-pub const REGION_INFO_MINSZ: u32 = 32; // offsetofend(struct vfio_region_info, offset)
-pub const IRQ_INFO_MINSZ: u32 = 16; // offsetofend(struct vfio_irq_info, count)
-pub const IRQ_SET_MINSZ: u32 = 20; // offsetofend(struct vfio_irq_set, count)
-pub const BIND_IOMMUFD_MINSZ: u32 = 16; // offsetofend(struct vfio_device_bind_iommufd, out_devid)
+const _: () = assert!(std::mem::size_of::<iommu_ioas_alloc>() == 12);
 
 // ---- include/uapi/linux/serial_reg.h and include/uapi/linux/pci_regs.h ----
 
@@ -258,53 +213,3 @@ pub const PCI_BASE_ADDRESS_0: u64 = 0x10;
 pub const PCI_SUBSYSTEM_VENDOR_ID: u64 = 0x2c;
 pub const PCI_INTERRUPT_LINE: u64 = 0x3c;
 pub const PCI_INTERRUPT_PIN: u64 = 0x3d;
-
-// ---- include/uapi/linux/vfio.h: device features and migration (v2) ----
-
-/// `VFIO_DEVICE_FEATURE_GET`, `_SET`, `_PROBE`.
-pub const VFIO_DEVICE_FEATURE_GET: u32 = 1 << 16;
-pub const VFIO_DEVICE_FEATURE_SET: u32 = 1 << 17;
-pub const VFIO_DEVICE_FEATURE_PROBE: u32 = 1 << 18;
-/// `VFIO_DEVICE_FEATURE_MIGRATION`, `_MIG_DEVICE_STATE`, `_MIG_DATA_SIZE`.
-pub const VFIO_DEVICE_FEATURE_MIGRATION: u32 = 1;
-pub const VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: u32 = 2;
-pub const VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: u32 = 9;
-/// `VFIO_DEVICE_FEATURE_DMA_LOGGING_START`, `_STOP`, `_REPORT`.
-pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_START: u32 = 6;
-pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP: u32 = 7;
-pub const VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: u32 = 8;
-/// `VFIO_MIGRATION_STOP_COPY`, `_P2P`, `_PRE_COPY`.
-pub const VFIO_MIGRATION_STOP_COPY: u64 = 1 << 0;
-pub const VFIO_MIGRATION_P2P: u64 = 1 << 1;
-pub const VFIO_MIGRATION_PRE_COPY: u64 = 1 << 2;
-/// `enum vfio_device_mig_state`.
-pub const VFIO_DEVICE_STATE_ERROR: u32 = 0;
-pub const VFIO_DEVICE_STATE_STOP: u32 = 1;
-pub const VFIO_DEVICE_STATE_RUNNING: u32 = 2;
-pub const VFIO_DEVICE_STATE_STOP_COPY: u32 = 3;
-pub const VFIO_DEVICE_STATE_RESUMING: u32 = 4;
-pub const VFIO_DEVICE_STATE_RUNNING_P2P: u32 = 5;
-pub const VFIO_DEVICE_STATE_PRE_COPY: u32 = 6;
-pub const VFIO_DEVICE_STATE_PRE_COPY_P2P: u32 = 7;
-
-/// `struct vfio_device_feature` with 8 bytes of data (every feature used here:
-/// `vfio_device_feature_migration`, `_mig_state`, `_mig_data_size`).
-#[repr(C, align(8))]
-#[derive(Default, Clone, Copy)]
-pub struct VfioDeviceFeature8 {
-    pub argsz: u32,
-    pub flags: u32,
-    pub data: [u8; 8],
-}
-const _: () = assert!(std::mem::size_of::<VfioDeviceFeature8>() == 16);
-
-/// `struct vfio_precopy_info`.
-#[repr(C)]
-#[derive(Default, Clone, Copy)]
-pub struct VfioPrecopyInfo {
-    pub argsz: u32,
-    pub flags: u32,
-    pub initial_bytes: u64,
-    pub dirty_bytes: u64,
-}
-const _: () = assert!(std::mem::size_of::<VfioPrecopyInfo>() == 24);

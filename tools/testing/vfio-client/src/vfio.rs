@@ -58,12 +58,12 @@ impl Device {
     }
 
     /// `VFIO_DEVICE_GET_INFO`.
-    pub fn info(&self) -> Res<VfioDeviceInfo> {
-        self.info_argsz(size_u32::<VfioDeviceInfo>())
+    pub fn info(&self) -> Res<vfio_device_info> {
+        self.info_argsz(size_u32::<vfio_device_info>())
     }
 
-    pub fn info_argsz(&self, argsz: u32) -> Res<VfioDeviceInfo> {
-        let mut i = VfioDeviceInfo {
+    pub fn info_argsz(&self, argsz: u32) -> Res<vfio_device_info> {
+        let mut i = vfio_device_info {
             argsz,
             ..Default::default()
         };
@@ -72,12 +72,12 @@ impl Device {
     }
 
     /// `VFIO_DEVICE_GET_REGION_INFO`.
-    pub fn region(&self, index: u32) -> Res<VfioRegionInfo> {
-        self.region_argsz(index, size_u32::<VfioRegionInfo>())
+    pub fn region(&self, index: u32) -> Res<vfio_region_info> {
+        self.region_argsz(index, size_u32::<vfio_region_info>())
     }
 
-    pub fn region_argsz(&self, index: u32, argsz: u32) -> Res<VfioRegionInfo> {
-        let mut r = VfioRegionInfo {
+    pub fn region_argsz(&self, index: u32, argsz: u32) -> Res<vfio_region_info> {
+        let mut r = vfio_region_info {
             argsz,
             index,
             ..Default::default()
@@ -87,12 +87,12 @@ impl Device {
     }
 
     /// `VFIO_DEVICE_GET_IRQ_INFO`.
-    pub fn irq_info(&self, index: u32) -> Res<VfioIrqInfo> {
-        self.irq_info_argsz(index, size_u32::<VfioIrqInfo>())
+    pub fn irq_info(&self, index: u32) -> Res<vfio_irq_info> {
+        self.irq_info_argsz(index, size_u32::<vfio_irq_info>())
     }
 
-    pub fn irq_info_argsz(&self, index: u32, argsz: u32) -> Res<VfioIrqInfo> {
-        let mut i = VfioIrqInfo {
+    pub fn irq_info_argsz(&self, index: u32, argsz: u32) -> Res<vfio_irq_info> {
+        let mut i = vfio_irq_info {
             argsz,
             index,
             ..Default::default()
@@ -112,27 +112,29 @@ impl Device {
         data: &[u8],
         argsz: Option<u32>,
     ) -> Res<()> {
-        let hdr = VfioIrqSet {
-            argsz: argsz.unwrap_or((std::mem::size_of::<VfioIrqSet>() + data.len()) as u32),
+        let hdr = vfio_irq_set {
+            argsz: argsz.unwrap_or((std::mem::size_of::<vfio_irq_set>() + data.len()) as u32),
             flags,
             index,
             start,
             count,
+            // A flexible array: the data follow the header in the buffer below.
+            data: Default::default(),
         };
         // The header and the data, in one buffer of u32 words so that the header
         // is aligned as the kernel's structure is.
-        let total = std::mem::size_of::<VfioIrqSet>() + data.len();
+        let total = std::mem::size_of::<vfio_irq_set>() + data.len();
         let mut words = vec![0u32; total.div_ceil(4)];
         // SAFETY: `words` has room for `total` bytes; the header is plain old data
-        // and is written at the start, which is 4-byte aligned like `VfioIrqSet`.
+        // and is written at the start, which is 4-byte aligned like `vfio_irq_set`.
         unsafe {
-            std::ptr::write(words.as_mut_ptr().cast::<VfioIrqSet>(), hdr);
+            std::ptr::write(words.as_mut_ptr().cast::<vfio_irq_set>(), hdr);
             std::ptr::copy_nonoverlapping(
                 data.as_ptr(),
                 words
                     .as_mut_ptr()
                     .cast::<u8>()
-                    .add(std::mem::size_of::<VfioIrqSet>()),
+                    .add(std::mem::size_of::<vfio_irq_set>()),
                 data.len(),
             );
         }
@@ -231,7 +233,7 @@ pub fn open_container() -> OpenResult<OwnedFd> {
         "VFIO_GET_API_VERSION",
         sys::ioctl_val(c.as_raw_fd(), VFIO_GET_API_VERSION, 0),
     )?;
-    if v != VFIO_API_VERSION {
+    if v != VFIO_API_VERSION as i32 {
         return Err(format!(
             "VFIO_GET_API_VERSION: {v}, want {VFIO_API_VERSION}"
         ));
@@ -241,7 +243,7 @@ pub fn open_container() -> OpenResult<OwnedFd> {
         sys::ioctl_val(
             c.as_raw_fd(),
             VFIO_CHECK_EXTENSION,
-            VFIO_TYPE1V2_IOMMU.into(),
+            VFIO_TYPE1v2_IOMMU.into(),
         ),
     )?;
     if ext != 1 {
@@ -251,9 +253,9 @@ pub fn open_container() -> OpenResult<OwnedFd> {
 }
 
 /// `VFIO_GROUP_GET_STATUS`.
-pub fn group_status(g: &OwnedFd) -> Res<VfioGroupStatus> {
-    let mut s = VfioGroupStatus {
-        argsz: size_u32::<VfioGroupStatus>(),
+pub fn group_status(g: &OwnedFd) -> Res<vfio_group_status> {
+    let mut s = vfio_group_status {
+        argsz: size_u32::<vfio_group_status>(),
         flags: 0,
     };
     sys::ioctl_ptr(g.as_raw_fd(), VFIO_GROUP_GET_STATUS, &mut s)?;
@@ -269,7 +271,7 @@ pub fn attach_group(g: &OwnedFd, c: &OwnedFd) -> OpenResult<()> {
     )?;
     step(
         "VFIO_SET_IOMMU(TYPE1v2)",
-        sys::ioctl_val(c.as_raw_fd(), VFIO_SET_IOMMU, VFIO_TYPE1V2_IOMMU.into()),
+        sys::ioctl_val(c.as_raw_fd(), VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU.into()),
     )?;
     Ok(())
 }
@@ -307,7 +309,7 @@ pub fn open_group(m: &Mdev) -> OpenResult<Open> {
 
 /// `VFIO_DEVICE_BIND_IOMMUFD` of a cdev to `iommufd`; the device id.
 pub fn bind(dev: &Device, iommufd: RawFd, argsz: u32) -> Res<u32> {
-    let mut b = VfioDeviceBindIommufd {
+    let mut b = vfio_device_bind_iommufd {
         argsz,
         iommufd,
         ..Default::default()
@@ -318,16 +320,16 @@ pub fn bind(dev: &Device, iommufd: RawFd, argsz: u32) -> Res<u32> {
 
 /// A new IOAS in `iommufd`, and the device attached to it.
 pub fn attach_new_ioas(dev: &Device, iommufd: &OwnedFd) -> OpenResult<u32> {
-    let mut a = IommuIoasAlloc {
-        size: size_u32::<IommuIoasAlloc>(),
+    let mut a = iommu_ioas_alloc {
+        size: size_u32::<iommu_ioas_alloc>(),
         ..Default::default()
     };
     step(
         "IOMMU_IOAS_ALLOC",
         sys::ioctl_ptr(iommufd.as_raw_fd(), IOMMU_IOAS_ALLOC, &mut a),
     )?;
-    let mut at = VfioDeviceAttachIommufdPt {
-        argsz: size_u32::<VfioDeviceAttachIommufdPt>(),
+    let mut at = vfio_device_attach_iommufd_pt {
+        argsz: size_u32::<vfio_device_attach_iommufd_pt>(),
         pt_id: a.out_ioas_id,
         ..Default::default()
     };
@@ -354,7 +356,7 @@ pub fn open_cdev(m: &Mdev) -> OpenResult<Open> {
         bind(
             &dev,
             iommufd.as_raw_fd(),
-            size_u32::<VfioDeviceBindIommufd>(),
+            size_u32::<vfio_device_bind_iommufd>(),
         ),
     )?;
     attach_new_ioas(&dev, &iommufd)?;

@@ -636,7 +636,7 @@ fn open_group(uuid: &str) -> Result<Opened, OpenFail> {
     sys::ioctl_val(
         container.as_raw_fd(),
         VFIO_SET_IOMMU,
-        VFIO_TYPE1V2_IOMMU.into(),
+        VFIO_TYPE1v2_IOMMU.into(),
     )
     .map_err(failed("VFIO_SET_IOMMU", GONE))?;
     // ENODEV also when the group number was reused by another mdev's group.
@@ -666,7 +666,7 @@ fn open_cdev(uuid: &str) -> Result<Opened, OpenFail> {
     vfio::bind(
         &dev,
         iommufd.as_raw_fd(),
-        std::mem::size_of::<VfioDeviceBindIommufd>() as u32,
+        std::mem::size_of::<vfio_device_bind_iommufd>() as u32,
     )
     .map_err(failed("VFIO_DEVICE_BIND_IOMMUFD", BIND_FAILS))?;
     vfio::attach_new_ioas(&dev, &iommufd).map_err(failed_msg("attach"))?;

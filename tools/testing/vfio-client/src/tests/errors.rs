@@ -111,7 +111,7 @@ fn bad_argsz(ctx: &Ctx, iface: Iface) -> TestResult {
         );
     }
     if let Some(g) = &o.group {
-        let mut s = VfioGroupStatus { argsz: 7, flags: 0 };
+        let mut s = vfio_group_status { argsz: 7, flags: 0 };
         check_errno!(
             sys::ioctl_ptr(g.as_raw_fd(), VFIO_GROUP_GET_STATUS, &mut s),
             Errno::EINVAL,
@@ -176,7 +176,7 @@ fn group_needs_iommu(ctx: &Ctx, _: Iface) -> TestResult {
     sys::ioctl_val(
         container.as_raw_fd(),
         VFIO_SET_IOMMU,
-        VFIO_TYPE1V2_IOMMU.into(),
+        VFIO_TYPE1v2_IOMMU.into(),
     )
     .or_fail("SET_IOMMU")?;
     let dev = vfio::get_device_fd(&group, &m.uuid).or_fail("GET_DEVICE_FD")?;
@@ -269,7 +269,7 @@ fn cdev_before_bind(ctx: &Ctx, _: Iface) -> TestResult {
         Errno::EINVAL,
         "bind with argsz 15"
     );
-    let mut b = VfioDeviceBindIommufd {
+    let mut b = vfio_device_bind_iommufd {
         argsz: 24,
         flags: 1 << 1,
         iommufd: iommufd.as_raw_fd(),

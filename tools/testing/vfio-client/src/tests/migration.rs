@@ -116,11 +116,16 @@ fn is_precopy(s: u32) -> bool {
     s == VFIO_DEVICE_STATE_PRE_COPY || s == VFIO_DEVICE_STATE_PRE_COPY_P2P
 }
 
-/// `VFIO_DEVICE_FEATURE` with 8 bytes of data; the data as the kernel left it.
-fn feature(dev: &Device, flags: u32, data: [u8; 8]) -> Res<[u8; 8]> {
-    let mut f = VfioDeviceFeature8 {
-        argsz: 16,
-        flags,
+/// `VFIO_DEVICE_FEATURE` with the payload `data` (8 bytes for every feature used
+/// here, so `argsz` is 16 as before); the payload as the kernel left it.
+fn feature<T>(dev: &Device, flags: u32, data: T) -> Res<T> {
+    const { assert!(std::mem::size_of::<T>() == 8) };
+    let mut f = DeviceFeature {
+        hdr: vfio_device_feature {
+            argsz: std::mem::size_of::<DeviceFeature<T>>() as u32,
+            flags,
+            ..Default::default()
+        },
         data,
     };
     sys::ioctl_ptr(dev.raw(), VFIO_DEVICE_FEATURE, &mut f)?;
@@ -132,22 +137,22 @@ fn get_state(dev: &Device) -> Res<u32> {
     let d = feature(
         dev,
         VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-        [0; 8],
+        vfio_device_feature_mig_state::default(),
     )?;
-    Ok(u32::from_ne_bytes([d[0], d[1], d[2], d[3]]))
+    Ok(d.device_state)
 }
 
 /// Sets the migration state; the data file the kernel returned, if any.
 fn set_state(dev: &Device, state: u32) -> Res<Option<OwnedFd>> {
-    let mut data = [0u8; 8];
-    data[..4].copy_from_slice(&state.to_ne_bytes());
-    data[4..].copy_from_slice(&(-1i32).to_ne_bytes());
     let d = feature(
         dev,
         VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-        data,
+        vfio_device_feature_mig_state {
+            device_state: state,
+            data_fd: -1,
+        },
     )?;
-    let fd = i32::from_ne_bytes([d[4], d[5], d[6], d[7]]);
+    let fd = d.data_fd;
     // SAFETY: a descriptor the kernel just installed for us, owned by nobody else.
     Ok((fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) }))
 }
@@ -161,9 +166,9 @@ fn data_size(dev: &Device) -> Res<u64> {
     let d = feature(
         dev,
         VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
-        [0; 8],
+        vfio_device_feature_mig_data_size::default(),
     )?;
-    Ok(u64::from_ne_bytes(d))
+    Ok(d.stop_copy_length)
 }
 
 fn read_fd(fd: RawFd, buf: &mut [u8]) -> Res<usize> {
@@ -213,8 +218,8 @@ fn write_all(fd: &OwnedFd, data: &[u8]) -> Res<()> {
     Ok(())
 }
 
-fn precopy_info(fd: &OwnedFd, argsz: u32) -> Res<VfioPrecopyInfo> {
-    let mut i = VfioPrecopyInfo {
+fn precopy_info(fd: &OwnedFd, argsz: u32) -> Res<vfio_precopy_info> {
+    let mut i = vfio_precopy_info {
         argsz,
         ..Default::default()
     };
@@ -244,15 +249,15 @@ fn migration_feature(ctx: &Ctx, iface: Iface) -> TestResult {
     for ports in [1u32, 2] {
         let m = ctx.create(ports)?;
         let o = vfio::open(&m, iface)?;
-        let flags = feature(
+        let mig = feature(
             &o.dev,
             VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_MIGRATION,
-            [0; 8],
+            vfio_device_feature_migration::default(),
         )
         .or_fail("GET VFIO_DEVICE_FEATURE_MIGRATION")?;
         check_eq!(
-            u64::from_ne_bytes(flags),
-            VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY,
+            mig.flags,
+            u64::from(VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY),
             "migration flags"
         );
         feature(
@@ -261,14 +266,14 @@ fn migration_feature(ctx: &Ctx, iface: Iface) -> TestResult {
                 | VFIO_DEVICE_FEATURE_SET
                 | VFIO_DEVICE_FEATURE_GET
                 | VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
-            [0; 8],
+            [0u8; 8],
         )
         .or_fail("PROBE MIG_DEVICE_STATE")?;
         check_errno!(
             feature(
                 &o.dev,
                 VFIO_DEVICE_FEATURE_SET | VFIO_DEVICE_FEATURE_MIGRATION,
-                [0; 8]
+                [0u8; 8]
             ),
             Errno(libc::EINVAL),
             "SET VFIO_DEVICE_FEATURE_MIGRATION"
@@ -282,7 +287,7 @@ fn migration_feature(ctx: &Ctx, iface: Iface) -> TestResult {
             feature(
                 &o.dev,
                 VFIO_DEVICE_FEATURE_PROBE | VFIO_DEVICE_FEATURE_SET | f,
-                [0; 8],
+                [0u8; 8],
             )
             .or_fail(format!("PROBE {name}"))?;
         }
@@ -291,7 +296,7 @@ fn migration_feature(ctx: &Ctx, iface: Iface) -> TestResult {
             VFIO_DEVICE_FEATURE_PROBE
                 | VFIO_DEVICE_FEATURE_GET
                 | VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
-            [0; 8],
+            [0u8; 8],
         )
         .or_fail("PROBE DMA_LOGGING_REPORT")?;
         check_eq!(
