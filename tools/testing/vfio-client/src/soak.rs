@@ -273,15 +273,18 @@ fn main() -> ExitCode {
 
     let mut report = Reporter::new(3);
     Reporter::diag(&format!(
-        "seed {} ({} threads, {} UUIDs, parents {}, core {}, {}{}); replay with --seed {}",
+        "seed {} ({} threads, {} UUIDs, parents {}, core {}, {}); replay with --seed {}",
         o.seed,
         o.threads,
         o.uuids,
         o.parents.iter().map(|p| p.id).collect::<Vec<_>>().join(","),
         if rust_core { "mdev_rs" } else { "C mdev" },
-        o.duration.map_or(String::new(), |d| format!("{d} s")),
-        o.ops
-            .map_or(String::new(), |n| format!(" or {n} operations")),
+        match (o.duration, o.ops) {
+            (Some(d), Some(n)) => format!("{d} s or {n} operations"),
+            (Some(d), None) => format!("{d} s"),
+            (None, Some(n)) => format!("{n} operations"),
+            (None, None) => String::from("no limit"),
+        },
         o.seed
     ));
     for why in [avoided.concurrent_reload, avoided.test_vendor_unload]
