@@ -390,8 +390,13 @@ pub fn read(text: &[u8]) -> Reading {
     let top = r.stack.pop().unwrap_or_default();
     r.finish(&top, count + 1);
     let counts = top.counts;
-    if top.totals.is_none() {
-        r.problem(count + 1, "no `# Totals:` line before the closing line");
+    match (top.totals, r.tally) {
+        (None, _) => r.problem(count + 1, NO_TOTALS),
+        (Some((_, at)), Some((_, _, _, no))) if at + 1 != no => r.problem(
+            at,
+            "the `# Totals:` line is not the line right before the closing line",
+        ),
+        _ => {}
     }
     match r.tally {
         None => r.problem(
@@ -420,6 +425,9 @@ pub fn read(text: &[u8]) -> Reading {
     }
 }
 
+/// The problem of a report without its `# Totals:` line.
+const NO_TOTALS: &str = "no `# Totals:` line before the closing line";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -430,9 +438,14 @@ mod tests {
         r.counts
     }
 
+    /// `doc` is refused for something else than a missing `# Totals:` line, so each
+    /// document below tests the defect it was written for even without that line.
     fn bad(doc: &str) -> Vec<Problem> {
         let r = read(doc.as_bytes());
-        assert!(!r.well_formed(), "accepted: {doc:?}");
+        assert!(
+            r.problems.iter().any(|p| p.what != NO_TOTALS),
+            "accepted, apart from a missing `# Totals:` line: {doc:?}"
+        );
         r.problems
     }
 
@@ -541,8 +554,19 @@ mod tests {
             )),
             counts(1, 0, 1)
         );
-        // Missing, false in each count, after the closing line, twice, malformed.
-        bad(&format!("{T}1 passed, 0 failed\n"));
+        // Missing, false in each count, after the closing line, twice, malformed, not
+        // right before the closing line.
+        let missing = read(format!("{T}1 passed, 0 failed\n").as_bytes()).problems;
+        assert!(
+            missing.len() == 1 && missing[0].what == NO_TOTALS,
+            "{missing:?}"
+        );
+        bad(&format!(
+            "{T}# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n# why\n1 passed, 0 failed\n"
+        ));
+        bad(&format!(
+            "KTAP version 1\n# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:1 error:0\n1..2\nok 1 a\nok 2 b # SKIP why\n1 passed, 0 failed\n"
+        ));
         bad(&format!(
             "{T}# Totals: pass:2 fail:0 xfail:0 xpass:0 skip:1 error:0\n1 passed, 0 failed\n"
         ));
