@@ -61,9 +61,10 @@ const _: () = assert!(VFIO_DEVICE_BIND_IOMMUFD == 0x3b76);
 // ---- include/uapi/linux/vfio.h: structures and constants ----
 //
 // From vfio-bindings, which checks every size, alignment and field offset against
-// the header it was generated from; the sizes below are those of the 7.3 header, so
-// that a crate made from a header that differs where the client looks cannot go
-// unseen.
+// the header it was generated from: Linux 7.2's (vfio-bindings 0.7.0). Every item
+// used here was compared with 7.3's header and is the same; the sizes below are
+// those of the 7.3 header, so that a crate made from a header that differs where the
+// client looks cannot go unseen (a changed constant would not be seen by them).
 
 pub use vfio_bindings::bindings::vfio::{
     vfio_device_attach_iommufd_pt, vfio_device_bind_iommufd, vfio_device_feature,
