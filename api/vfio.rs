@@ -491,8 +491,7 @@ pub(crate) fn register<T: Driver>(
     });
     // SAFETY: `mig` is uninitialised memory of this allocation, which does not move; the
     // release drops it with `data`. A mutex's initialisation cannot fail.
-    let Ok(()) =
-        unsafe { pin_init::raw_try_init((&raw mut (*this).mig).cast::<Mutex<MigCtl>>(), mig) };
+    unsafe { pin_init::raw_init((&raw mut (*this).mig).cast::<Mutex<MigCtl>>(), mig) };
     if T::MIGRATION != 0 {
         // SAFETY: Nobody else knows the device yet; the ops are static.
         unsafe {

@@ -15,11 +15,11 @@
 //! (`device::remove_all_children`), or checks that it is the right one
 //! (`device::Initialized::add`): another parent's guard does not do.
 //!
-//! 7.3's kernel crate has no `rw_semaphore`; its lock types
-//! (`rust/kernel/sync/lock.rs`) own their storage, and their `Backend` contract is
-//! exclusive access, which a read side is not. So this is a view of the C semaphore
-//! in vendor memory, with the kernel's guard shape (`#[must_use]`, not `Send`,
-//! released on drop).
+//! 7.3's kernel crate has no `rw_semaphore` backend: its `Lock` (`rust/kernel/sync/
+//! lock.rs`, which can wrap a lock initialised in C with `Lock::from_raw`) gives one
+//! exclusive guard, and a shared read side with a trylock is not what its `Backend`
+//! contract describes. So this is a view of the C semaphore in vendor memory, with
+//! the kernel's guard shape (`#[must_use]`, not `Send`, released on drop).
 
 use core::pin::Pin;
 

@@ -10,15 +10,16 @@ use kernel::prelude::*;
 
 /// `kstrtoul(s, base, &v)`: `v`, or the function's errno (`EINVAL`, `ERANGE`).
 ///
-/// `kstrtoul()` is a static inline; `_kstrtoul()` is its out-of-line form, with the
-/// same result on every architecture (the inline only skips a range check that
-/// cannot fail where `long` is as wide as `long long`).
+/// `kstrtoul()` is a static inline (include/linux/kstrtox.h): where `unsigned long`
+/// is as wide as `unsigned long long` it is `kstrtoull()`, which is what this calls;
+/// elsewhere it is `_kstrtoul()`, marked internal, whose range check is the
+/// `try_from` below.
 pub(crate) fn kstrtoul(s: &CStr, base: u32) -> Result<c_ulong> {
-    let mut v: c_ulong = 0;
+    let mut v: u64 = 0;
     // SAFETY: `s` is NUL-terminated and `v` is writable; the function reads at most up
     // to the terminator.
-    kernel::error::to_result(unsafe { bindings::_kstrtoul(s.as_char_ptr(), base, &mut v) })?;
-    Ok(v)
+    kernel::error::to_result(unsafe { bindings::kstrtoull(s.as_char_ptr(), base, &mut v) })?;
+    c_ulong::try_from(v).map_err(|_| ERANGE)
 }
 
 #[kunit_tests(mdev_rs_kstrto)]
