@@ -8,9 +8,9 @@
 //! `crate::sysfs`: the core (`src/mdev_core.rs`) and a vendor module (the crate that
 //! includes `api/mdev.rs`), each with `#[path = "../lib/sysfs.rs"] mod sysfs;`. A 7.3
 //! module cannot export Rust items to another one (Rust has no `EXPORT_SYMBOL`; see
-//! `src/Kbuild`), so the two share the source, as C modules share a header. Each uses a
-//! part of it (only the core has kobject types), hence `allow(dead_code)` where it is
-//! included.
+//! `src/Kbuild`), so the two share the source, as C modules share a header. A vendor
+//! uses only a part of it (only the core has kobject types), hence `expect(dead_code)`
+//! where a vendor crate includes it.
 //!
 //! The pieces, after configfs.rs:
 //!
@@ -524,7 +524,7 @@ unsafe extern "C" fn device_show_trampoline<O: DeviceObject>(
     attr: *mut bindings::device_attribute,
     buf: *mut c_char,
 ) -> isize {
-    // SAFETY: The device carries this attribute, an `DeviceAttribute<O>` (type
+    // SAFETY: The device carries this attribute, a `DeviceAttribute<O>` (type
     // invariant), whose `show` runs during this call; `buf` is a page that nothing else
     // uses during the call.
     let (obj, attr, buf) = unsafe {
@@ -738,10 +738,10 @@ impl<T> Groups<T> {
 macro_rules! sysfs_groups {
     ($kind:ty: [$({ $(name: $name:expr,)? attrs: [$($attr:ident),* $(,)?] $(,)? }),* $(,)?]) => {{
         type Of = <$kind as $crate::sysfs::AttributeKind>::Of;
-        const GROUPS_N: usize = [$(stringify!($($attr)*)),*].len() + 1;
+        const GROUPS_N: usize = <[&str]>::len(&[$(stringify!($($attr)*)),*]) + 1;
         static GROUPS: $crate::sysfs::GroupList<Of, GROUPS_N> = $crate::sysfs::GroupList::new([
             $({
-                const N: usize = [$(stringify!($attr)),*].len() + 1;
+                const N: usize = <[&str]>::len(&[$(stringify!($attr)),*]) + 1;
                 static ATTRS: $crate::sysfs::AttributeList<Of, N> =
                     $crate::sysfs::AttributeList::new([$($attr.attr_ref()),*]);
                 static GROUP: $crate::sysfs::AttributeGroup<Of> =

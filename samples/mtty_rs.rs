@@ -81,7 +81,7 @@ mod vfio_bindings {
 #[path = "../api/mdev.rs"]
 mod mdev;
 #[path = "../lib/sysfs.rs"]
-#[allow(dead_code)] // Only the vendor API's part of the framework is used here.
+#[expect(dead_code)] // Only the vendor API's part of the framework is used here.
 mod sysfs;
 #[path = "../api/vfio.rs"]
 mod vfio;
