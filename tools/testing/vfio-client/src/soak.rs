@@ -15,8 +15,13 @@
 //! UUID reusable. A kernel report logged during a round fails it too (and the VM
 //! runner fails the run).
 //!
-//! The seed is printed: a run with the same seed makes the same choices on each
-//! thread; the interleavings are the kernel's and the scheduler's.
+//! Most operations are aimed where they can take effect, from what earlier results
+//! said of each UUID (`soak/ops.rs`, `Hint`); the rest are aimed at random, so that
+//! they also meet mdevs that are gone, not yet there or going away.
+//!
+//! The seed is printed: a run with the same seed makes the same random draws on each
+//! thread; what they pick also depends on earlier results, and the interleavings are
+//! the kernel's and the scheduler's.
 //!
 //! On the C core some operations meet known faults of the reference
 //! (Documentation/testing.rst, "Known bugs of the reference"); they are avoided
@@ -269,6 +274,7 @@ fn main() -> ExitCode {
         c_core: !rust_core,
         stranded: Mutex::new(BTreeSet::new()),
         strandings: AtomicU64::new(0),
+        hints: Mutex::new(BTreeMap::new()),
     };
 
     let mut report = Reporter::new(3);
