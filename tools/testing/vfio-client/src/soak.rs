@@ -36,7 +36,7 @@
 //!   --threads N     worker threads (default 4)
 //!   --seed N        the seed (default: from the clock), printed either way
 //!   --parents L     the vendors, comma-separated: mtty_rs, mdev_test (default both)
-//!   --uuids N       size of the UUID space (default 16); the parents are loaded
+//!   --uuids N       size of the UUID space (default 64); the parents are loaded
 //!                   with 4 times as many ports or instances
 //!   --round S       length of a round in seconds (default 60; on the debug kernel
 //!                   the check after a round takes 10-30 s, for the late releases)
@@ -114,7 +114,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         threads: 4,
         seed,
         parents: parents::PARENTS.iter().collect(),
-        uuids: 16,
+        uuids: 64,
         round: 60,
         hold_us: 2000,
         known_faults: std::env::var_os("MDEV_RUN_KNOWN_FAULTS").is_some_and(|v| !v.is_empty()),

@@ -16,10 +16,13 @@
 //!
 //! Where an operation is aimed is chosen with [`Hint`]s, what the threads last
 //! learned of each UUID: three times in four a create goes to a UUID that has no mdev
-//! and was not lately found awaiting its release, and any other operation to a live
-//! mdev with its own parent; the fourth time both are chosen at random, so that
-//! operations still meet mdevs that are gone, not yet there, of the other parent or
-//! going away. The hints only aim: how a result is judged never depends on them.
+//! and was not lately found awaiting its release, and any other operation but a
+//! remove to a live mdev with its own parent (bound, and of a VFIO parent, where that
+//! matters); the fourth time, and for every remove, both are chosen at random. So
+//! the space fills with live mdevs until removes, which find one as often as the
+//! space holds them, keep pace with creates, and operations still meet mdevs that are
+//! gone, not yet there, of the other parent or going away. The hints only aim: how a
+//! result is judged never depends on them.
 
 use std::collections::BTreeMap;
 use std::collections::BTreeSet;
@@ -127,6 +130,9 @@ pub struct Hint {
     /// The parent its mdev was created on, if the last create of it succeeded and
     /// nothing since said the mdev is gone.
     live_on: Option<usize>,
+    /// Whether its mdev was unbound from its driver (by the driver's `unbind` file)
+    /// since: then it has no vendor attribute and no VFIO device.
+    unbound: bool,
     /// When it was last found awaiting a release: removed, or `EEXIST` with no mdev
     /// known.
     reserved_at: Option<Instant>,
@@ -221,6 +227,7 @@ impl Shared {
             for h in hints.values_mut().filter(|h| h.live_on == Some(p)) {
                 *h = Hint {
                     live_on: None,
+                    unbound: false,
                     reserved_at: Some(t0),
                 };
             }
@@ -349,10 +356,20 @@ impl Worker<'_> {
                     let h = hints.get(u).copied().unwrap_or_default();
                     let free = h.live_on.is_none()
                         && h.reserved_at.is_none_or(|t| now - t >= RESERVED_BACKOFF);
+                    let q = h.live_on;
+                    // What only a bound mdev has: its vendor attribute, a VFIO device
+                    // (only the parents that register one).
+                    let bound = !h.unbound;
+                    let vfio = q.is_some_and(|q| self.sh.parents[q].vfio);
                     match kind {
                         Kind::Create if free => Some((u.clone(), None)),
                         Kind::Create => None,
-                        _ => h.live_on.map(|q| (u.clone(), Some(q))),
+                        // Not aimed: a remove then succeeds as often as mdevs are live
+                        // in the space, which keeps a population for the others.
+                        Kind::Remove => None,
+                        Kind::ReadVendor | Kind::WriteVendor if !bound => None,
+                        Kind::VfioOpen if !bound || !vfio => None,
+                        _ => q.map(|q| (u.clone(), Some(q))),
                     }
                 })
                 .collect()
@@ -371,9 +388,11 @@ impl Worker<'_> {
             (Kind::Create, Ok(None)) => self.sh.hint(uuid, |h| {
                 *h = Hint {
                     live_on: Some(p),
+                    unbound: false,
                     reserved_at: None,
                 }
             }),
+            (Kind::Unbind, Ok(None)) => self.sh.hint(uuid, |h| h.unbound = true),
             (Kind::Create, Ok(Some(Errno::EEXIST))) => self.sh.hint(uuid, |h| {
                 if h.live_on.is_none() {
                     h.reserved_at = Some(now);
@@ -383,6 +402,7 @@ impl Worker<'_> {
                 self.sh.hint(uuid, |h| {
                     *h = Hint {
                         live_on: None,
+                        unbound: false,
                         reserved_at: Some(now),
                     }
                 })
