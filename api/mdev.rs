@@ -482,7 +482,7 @@ unsafe impl<T: Driver> DeviceObject for BoundMdev<T> {
     fn store(
         store: StoreFn<T>,
         (driver, mdev, data): Self::Target<'_>,
-        _file: &OwnFile<'_>,
+        _file: OwnFile<'_>,
         buf: Written<'_>,
     ) -> Result<usize> {
         store(driver, mdev, data, buf.as_bytes())

@@ -416,11 +416,12 @@ pub(crate) unsafe trait DeviceObject: Sized + 'static {
     /// Calls `show`.
     fn show(show: Self::Show, obj: Self::Target<'_>, out: &mut ShowBuffer<'_>) -> Result;
 
-    /// Calls `store`; `file` is the attribute's own file.
+    /// Calls `store`; `file` is the attribute's own file, which the store owns for the
+    /// call: it may remove it once ([`OwnFile::remove_self`]).
     fn store(
         store: Self::Store,
         obj: Self::Target<'_>,
-        file: &OwnFile<'_>,
+        file: OwnFile<'_>,
         buf: Written<'_>,
     ) -> Result<usize>;
 }
@@ -428,9 +429,13 @@ pub(crate) unsafe trait DeviceObject: Sized + 'static {
 /// The file of the device attribute whose store is running, which that store holds
 /// (its kernfs active reference) until it returns or removes the file.
 ///
+/// Each call of the store gets its own, by value, and [`OwnFile::remove_self`] takes
+/// it: the file can be removed at most once per call.
+///
 /// # Invariants
 ///
-/// `dev` carries `attr`, and the store of `attr` runs on `dev` for `'a`.
+/// `dev` carries `attr`, and the store of `attr` runs on `dev` for `'a`; the store
+/// has not called `device_remove_file_self()` yet.
 pub(crate) struct OwnFile<'a> {
     dev: *mut bindings::device,
     attr: *const bindings::device_attribute,
@@ -438,13 +443,21 @@ pub(crate) struct OwnFile<'a> {
 }
 
 impl OwnFile<'_> {
-    /// Removes the file from within its store (`device_remove_file_self()`), so that of
-    /// several concurrent writers exactly one gets `true`. With `true`, the store no
-    /// longer holds the file: what the file kept alive may go.
-    pub(crate) fn remove_self(&self) -> bool {
-        // SAFETY: `dev` is live and carries `attr`, whose store is running (type
-        // invariant): the caller `device_remove_file_self()` is made for. A second call
-        // finds no file and returns false.
+    /// Removes the file from within its store (`device_remove_file_self()`, which
+    /// mirrors `kernfs_remove_self()`): of several concurrent writers of the file
+    /// exactly one gets `true`, the winner, which goes on with the removal its file
+    /// stood for.
+    ///
+    /// After either result the object the file belongs to may be gone, unless
+    /// something other than the file keeps it alive: the store no longer holds the
+    /// file, and a loser (`false`) returns only once the winner's whole write has
+    /// returned (`kernfs_remove_self()` waits for the file to be drained), which may
+    /// have deleted the device and put its last reference. A loser must not touch
+    /// the object.
+    pub(crate) fn remove_self(self) -> bool {
+        // SAFETY: `dev` is live and carries `attr`, whose store is running and has not
+        // removed its file (type invariant): the caller `device_remove_file_self()` is
+        // made for. `self` is consumed, so this is the call's only removal.
         unsafe { bindings::device_remove_file_self(self.dev, self.attr) }
     }
 }
@@ -475,7 +488,9 @@ impl<T> DevicePtr<T> {
     /// # Safety
     ///
     /// The object must stay alive for `'a`. It is alive while the store holds the
-    /// attribute's file (see [`OwnFile`]).
+    /// attribute's file, that is until it calls [`OwnFile::remove_self`]: after that,
+    /// whatever it returned, only what else the caller holds keeps the object alive
+    /// (see [`OwnFile::remove_self`]).
     pub(crate) unsafe fn get<'a>(self) -> &'a T {
         // SAFETY: Alive for `'a` (caller).
         unsafe { self.0.as_ref() }
@@ -565,7 +580,8 @@ unsafe extern "C" fn device_store_trampoline<O: DeviceObject>(
             core::slice::from_raw_parts(buf.cast::<u8>(), count + 1),
         )
     };
-    // INVARIANT: `dev` carries `attr`, whose store is this call.
+    // INVARIANT: `dev` carries `attr`, whose store is this call and has not removed its
+    // file yet.
     let file = OwnFile {
         dev,
         attr,
@@ -573,7 +589,7 @@ unsafe extern "C" fn device_store_trampoline<O: DeviceObject>(
     };
     from_result(|| {
         let store = attr_ref.store.ok_or(EIO)?;
-        consumed(O::store(store, obj, &file, Written::new(data)?)?, count)
+        consumed(O::store(store, obj, file, Written::new(data)?)?, count)
     })
 }
 

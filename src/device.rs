@@ -163,7 +163,7 @@ unsafe impl DeviceObject for MdevDevice {
     type Target<'a> = DevicePtr<MdevDevice>;
     /// The core's device attributes have no `show`.
     type Show = core::convert::Infallible;
-    type Store = fn(DevicePtr<MdevDevice>, &OwnFile<'_>, Written<'_>) -> Result<usize>;
+    type Store = fn(DevicePtr<MdevDevice>, OwnFile<'_>, Written<'_>) -> Result<usize>;
 
     unsafe fn from_device<'a>(dev: *mut bindings::device) -> Self::Target<'a> {
         // SAFETY: `dev` carries an attribute of `MdevDevice`, so it is an mdev's device
@@ -178,7 +178,7 @@ unsafe impl DeviceObject for MdevDevice {
     fn store(
         store: Self::Store,
         mdev: DevicePtr<MdevDevice>,
-        file: &OwnFile<'_>,
+        file: OwnFile<'_>,
         buf: Written<'_>,
     ) -> Result<usize> {
         store(mdev, file, buf)
@@ -466,7 +466,7 @@ pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
 /// release still needs the parent and the type, which the vendor may free once its
 /// unregistration is through the gate. So nothing of the mdev is touched after its
 /// removal.
-fn remove_store(ptr: DevicePtr<MdevDevice>, file: &OwnFile<'_>, buf: Written<'_>) -> Result<usize> {
+fn remove_store(ptr: DevicePtr<MdevDevice>, file: OwnFile<'_>, buf: Written<'_>) -> Result<usize> {
     let count = buf.as_bytes().len();
     // As in the C core, whatever `kstrtoul()` refuses is `EINVAL`.
     if kstrto::kstrtoul(buf.as_c_str(), 0).map_err(|_| EINVAL)? == 0 {
@@ -474,6 +474,8 @@ fn remove_store(ptr: DevicePtr<MdevDevice>, file: &OwnFile<'_>, buf: Written<'_>
     }
     // SAFETY: Until this store removes its own file, it holds the file's active
     // reference, which keeps `device_del()`, and so the mdev's removal, from completing.
+    // `mdev` is only used before `file.remove_self()` below; the parent stays alive
+    // after it while the gate is held.
     let mdev = unsafe { ptr.get() };
     let (uuid, parent) = (mdev.uuid, mdev.mtype().parent());
     match registry::state(uuid) {
@@ -484,8 +486,10 @@ fn remove_store(ptr: DevicePtr<MdevDevice>, file: &OwnFile<'_>, buf: Written<'_>
     }
     // The parent stays registered while the gate is held.
     let gate = parent.enter().ok_or(ENODEV)?;
+    // Consumes `file`: the file is removed at most once per call.
     if !file.remove_self() {
-        // Another writer of this file won and removed the mdev: do not touch it.
+        // Another writer of this file won; `remove_self()` returned only after that
+        // write did, which removed the mdev and may have freed it: do not touch it.
         return Ok(count);
     }
     if registry::transition(uuid, State::Active, State::Removing) {
