@@ -451,8 +451,11 @@ pub(crate) type Groups<T> = sysfs::Groups<OfDevice<BoundMdev<T>>>;
 // `T::ATTRIBUTE_GROUPS`, the `dev_groups` of `T`'s driver, so on mdevs of `T`'s types,
 // and only while they are bound to it (the driver core adds the groups after `probe`
 // and removes them, waiting for the calls in flight, before `remove`), with their
-// driver data set by `probe_callback`: what `from_device` takes.
+// driver data set by `probe_callback`: what `from_device` takes. `store` does not
+// remove its file, as `SELF_REMOVABLE` is false (the vendor's groups may have names).
 unsafe impl<T: Driver> DeviceObject for BoundMdev<T> {
+    /// A vendor's store does not remove its file: its groups may have names.
+    const SELF_REMOVABLE: bool = false;
     type Target<'a> = (&'a T, &'a Device<Bound>, &'a T::Data);
     type Show = ShowFn<T>;
     type Store = StoreFn<T>;

@@ -173,6 +173,10 @@ pub(crate) unsafe trait AttributeKind {
     type Of: 'static;
     /// The `is_visible` of the groups of this kind of attribute.
     const IS_VISIBLE: IsVisibleRaw;
+    /// Whether a store of this kind may remove its own file ([`OwnFile::remove_self`]).
+    /// Such attributes are only in groups without a name: `device_remove_file_self()`
+    /// only looks in the device's own directory. [`AttributeGroup::new`] checks it.
+    const SELF_REMOVABLE: bool;
 }
 
 /// A group's C `is_visible`.
@@ -270,6 +274,8 @@ impl<T: KobjectObject> Attribute<T> {
 unsafe impl<T: KobjectObject> AttributeKind for Attribute<T> {
     type Of = T;
     const IS_VISIBLE: IsVisibleRaw = Some(is_visible_trampoline::<T>);
+    /// A kobject attribute's store gets no [`OwnFile`].
+    const SELF_REMOVABLE: bool = false;
 }
 
 /// A group's `is_visible`: asks `T::is_visible()`.
@@ -398,7 +404,16 @@ impl<T: KobjectObject> KobjType<T> {
 ///
 /// A [`DeviceAttribute<Self>`] must only be registered on devices for which
 /// `from_device` is right.
+///
+/// `store` may call [`OwnFile::remove_self`] only if `SELF_REMOVABLE` is true. The
+/// attributes of such an object are then only in groups without a name (the device's
+/// own directory, the only one `device_remove_file_self()` looks in), which
+/// [`AttributeGroup::new`] enforces at compile time: in a named group the removal would
+/// warn and do nothing, or remove a file whose active reference the store does not hold.
 pub(crate) unsafe trait DeviceObject: Sized + 'static {
+    /// Whether `store` may remove its attribute's file ([`OwnFile::remove_self`]); if
+    /// so, the attributes of `Self` cannot be put in named groups.
+    const SELF_REMOVABLE: bool;
     /// What an attribute's `show` or `store` gets, from the device it runs on.
     type Target<'a>;
     /// The type of the attributes' show methods.
@@ -526,6 +541,7 @@ unsafe impl<O: DeviceObject> Sync for DeviceAttribute<O> {}
 unsafe impl<O: DeviceObject> AttributeKind for DeviceAttribute<O> {
     type Of = OfDevice<O>;
     const IS_VISIBLE: IsVisibleRaw = None;
+    const SELF_REMOVABLE: bool = O::SELF_REMOVABLE;
 }
 
 /// The device attribute's `show`: calls its show method.
@@ -662,11 +678,17 @@ unsafe impl<T> Sync for AttributeGroup<T> {}
 
 impl<T> AttributeGroup<T> {
     /// The group of `attrs`, attributes of kind `A`: in the subdirectory `name`, or in
-    /// the object's own directory without one.
+    /// the object's own directory without one. A kind whose stores may remove their own
+    /// file ([`AttributeKind::SELF_REMOVABLE`]) cannot have a `name`: evaluated for a
+    /// static, as [`sysfs_groups!`] does, that is a compile error.
     pub(crate) const fn new<A: AttributeKind<Of = T>, const N: usize>(
         name: Option<&'static CStr>,
         attrs: &'static AttributeList<T, N>,
     ) -> Self {
+        assert!(
+            !(A::SELF_REMOVABLE && name.is_some()),
+            "a self-removable attribute must be in the device's own directory"
+        );
         let mut raw: bindings::attribute_group = pin_init::zeroed();
         if let Some(name) = name {
             raw.name = as_char_ptr_in_const_context(name);

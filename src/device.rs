@@ -158,8 +158,12 @@ pub(crate) unsafe fn parent_of<'a>(dev: *mut bindings::device) -> &'a Parent {
 }
 
 // SAFETY: `DEVICE_GROUPS`, the only groups of `MdevDevice` attributes, are only set on
-// the devices of mdevs (`Initialized::new`): those `of_device` takes.
+// the devices of mdevs (`Initialized::new`): those `of_device` takes. `remove_store`
+// removes its own file, so `SELF_REMOVABLE` is true and its group has no name (which
+// `AttributeGroup::new` enforces): `device_remove_file_self()` only looks in the
+// device's own directory.
 unsafe impl DeviceObject for MdevDevice {
+    const SELF_REMOVABLE: bool = true;
     type Target<'a> = DevicePtr<MdevDevice>;
     /// The core's device attributes have no `show`.
     type Show = core::convert::Infallible;
