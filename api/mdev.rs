@@ -452,7 +452,9 @@ pub(crate) type Groups<T> = sysfs::Groups<OfDevice<BoundMdev<T>>>;
 // and only while they are bound to it (the driver core adds the groups after `probe`
 // and removes them, waiting for the calls in flight, before `remove`), with their
 // driver data set by `probe_callback`: what `from_device` takes. `store` does not
-// remove its file, as `SELF_REMOVABLE` is false (the vendor's groups may have names).
+// remove its file, as `SELF_REMOVABLE` is false (the vendor's groups may have names),
+// and must not pass `file` on: its `Target` holds references (the mdev, its data)
+// that the file keeps alive. It does not.
 unsafe impl<T: Driver> DeviceObject for BoundMdev<T> {
     /// A vendor's store does not remove its file: its groups may have names.
     const SELF_REMOVABLE: bool = false;

@@ -410,6 +410,10 @@ impl<T: KobjectObject> KobjType<T> {
 /// own directory, the only one `device_remove_file_self()` looks in), which
 /// [`AttributeGroup::new`] enforces at compile time: in a named group the removal would
 /// warn and do nothing, or remove a file whose active reference the store does not hold.
+///
+/// `store` may use `file` or pass it on only if `Target<'a>` holds no references that
+/// the file keeps alive (as [`DevicePtr`], a pointer, does not): once the file is
+/// removed, `'a` may outlive what such references point to.
 pub(crate) unsafe trait DeviceObject: Sized + 'static {
     /// Whether `store` may remove its attribute's file ([`OwnFile::remove_self`]); if
     /// so, the attributes of `Self` cannot be put in named groups.
