@@ -191,9 +191,13 @@ type IsVisibleRaw =
 ///
 /// # Safety
 ///
-/// `KOBJ_OFFSET` is the offset of a `struct kobject` in `Self`. Every kobject added
-/// with a [`KobjType<Self>`] is that field of a `Self`, which is alive while sysfs
-/// calls the kobject's attributes.
+/// - `KOBJ_OFFSET` is the offset of a `struct kobject` in `Self` ([`KobjType::new`]
+///   checks that one fits there).
+/// - A `&Self` may exist while the C side mutates that kobject (its refcount, its
+///   kernfs node, its state bits): the kobject is inside an `Opaque` (or another
+///   `UnsafeCell`) of `Self`.
+///
+/// Which kobjects are `Self`s is the obligation of [`KobjType::as_raw`]'s callers.
 pub(crate) unsafe trait KobjectObject: Sized + 'static {
     /// The offset of the kobject in `Self`.
     const KOBJ_OFFSET: usize;
@@ -209,12 +213,13 @@ pub(crate) unsafe trait KobjectObject: Sized + 'static {
 ///
 /// # Safety
 ///
-/// `kobj` must be the kobject of a live `T`, added with a [`KobjType<T>`], and the `T`
-/// must stay alive for `'a`.
+/// `kobj` must be the kobject of a live `T`, initialised with a [`KobjType<T>`], and
+/// the `T` must stay alive for `'a`.
 unsafe fn object_of<'a, T: KobjectObject>(kobj: *mut bindings::kobject) -> &'a T {
     let obj = kobj.wrapping_byte_sub(T::KOBJ_OFFSET).cast::<T>();
-    // SAFETY: `kobj` is the field at `KOBJ_OFFSET` of a `T` (`KobjectObject`), alive for
-    // `'a` (caller).
+    // SAFETY: `kobj` is the field at `KOBJ_OFFSET` of a `T` (`KobjType::as_raw`'s
+    // contract), alive for `'a` (caller); a `&T` may coexist with the C side's use of
+    // the kobject (`KobjectObject`).
     unsafe { &*obj }
 }
 
@@ -289,8 +294,10 @@ unsafe extern "C" fn is_visible_trampoline<T: KobjectObject>(
     _n: c_int,
 ) -> bindings::umode_t {
     // SAFETY: Sysfs calls this only for the groups of a `KobjType<T>`'s kobjects, so
-    // `kobj` is a live `T`'s kobject, and `attr` is from one of those groups, so an
-    // `Attribute<T>` (invariant of `KobjType<T>`) starting with its C `attribute`.
+    // `kobj` is the kobject of a `T`, valid while `kobject_add()` creates its files and
+    // until `kobject_del()` (the contract of `KobjType::as_raw`), and `attr` is from
+    // one of those groups, so an `Attribute<T>` (invariant of `KobjType<T>`) starting
+    // with its C `attribute`.
     let (obj, attr) = unsafe { (object_of::<T>(kobj), &*attr.cast::<Attribute<T>>()) };
     obj.is_visible(attr)
 }
@@ -306,9 +313,11 @@ unsafe extern "C" fn show_trampoline<T: KobjectObject>(
     attr: *mut bindings::attribute,
     buf: *mut c_char,
 ) -> isize {
-    // SAFETY: Sysfs calls the ktype's `show` with a live kobject of the ktype, one of
-    // its attributes (all `Attribute<T>`, by the invariant of `KobjType<T>`) and a buffer
-    // of `PAGE_SIZE` bytes that nothing else uses during the call.
+    // SAFETY: Sysfs calls the ktype's `show` with a live kobject of the ktype, a `T`'s,
+    // one of its attributes (all `Attribute<T>`: the groups are `T`'s by the invariant
+    // of `KobjType<T>`, and no others are added, by the contract of
+    // `KobjType::as_raw`) and a buffer of `PAGE_SIZE` bytes that nothing else uses
+    // during the call.
     let (obj, attr, buf) = unsafe {
         (
             object_of::<T>(kobj),
@@ -381,6 +390,10 @@ impl<T: KobjectObject> KobjType<T> {
         release: unsafe extern "C" fn(*mut bindings::kobject),
         groups: Groups<T>,
     ) -> Self {
+        assert!(
+            T::KOBJ_OFFSET + core::mem::size_of::<bindings::kobject>() <= core::mem::size_of::<T>(),
+            "the kobject lies within the object"
+        );
         let mut raw: bindings::kobj_type = pin_init::zeroed();
         raw.release = Some(release);
         raw.sysfs_ops = &SysfsOps::<T>::RAW;
@@ -389,7 +402,20 @@ impl<T: KobjectObject> KobjType<T> {
         KobjType(raw, PhantomData)
     }
 
-    pub(crate) fn as_raw(&'static self) -> *const bindings::kobj_type {
+    /// The C kobject type, for `kobject_init()` or `kobject_init_and_add()`.
+    ///
+    /// # Safety
+    ///
+    /// Every kobject initialised with it must be:
+    ///
+    /// - the field at `T::KOBJ_OFFSET` of a `T`, alive while sysfs may call the
+    ///   kobject's attributes (until `kobject_del()` returns, which drains them);
+    /// - a kobject to which no other attributes are added (`sysfs_create_file()`,
+    ///   `sysfs_create_group()`): its `sysfs_ops` cast every attribute of the kobject
+    ///   to an `Attribute<T>`;
+    /// - part of a `T` valid for [`KobjectObject::is_visible`] when it is added: the
+    ///   kobject core calls it from `kobject_add()` while creating the files.
+    pub(crate) unsafe fn as_raw(&'static self) -> *const bindings::kobj_type {
         &self.0
     }
 }

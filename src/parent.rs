@@ -202,9 +202,10 @@ impl MdevType {
     }
 }
 
-// SAFETY: `MdevType` is a transparent wrapper of `struct mdev_type`, so its kobject is at
-// the offset of `kobj`. Only the types `register` adds have `MDEV_TYPE_KTYPE`, and a type
-// is alive while sysfs calls its attributes (`kobject_del()` drains them).
+// SAFETY: `MdevType` is a transparent wrapper of `Opaque<struct mdev_type>`, so its
+// kobject is at the offset of `kobj`, and a `&MdevType` may exist while the kobject core
+// changes the kobject. Which kobjects are `MdevType`s: see `add_type`, the only user of
+// `MDEV_TYPE_KTYPE`.
 unsafe impl KobjectObject for MdevType {
     const KOBJ_OFFSET: usize = core::mem::offset_of!(ffi::mdev_type, kobj);
 
@@ -308,7 +309,12 @@ unsafe fn add_type(
     kset: *mut bindings::kset,
     t: *mut ffi::mdev_type,
 ) -> Result {
-    // SAFETY: `t` and `parent` are valid (caller).
+    // SAFETY: `t` and `parent` are valid (caller). `MDEV_TYPE_KTYPE.as_raw()`: the
+    // kobject initialised with it is `(*t).kobj`, the field at `KOBJ_OFFSET` of the
+    // `MdevType` `t`, alive until `remove_type`'s `kobject_del()` (the vendor frees it
+    // only after unregistration); no attributes but the ktype's are added to it (the
+    // `devices` kobject and the links are other objects); its `parent`, which
+    // `is_visible` reads, is set before `kobject_init_and_add()`.
     unsafe {
         // A type may be registered again (after a failed registration, or after its
         // parent's unregistration): its kobject from then is dead, since both waited
