@@ -445,6 +445,8 @@ pub(crate) type Attribute<T> = sysfs::DeviceAttribute<BoundMdev<T>>;
 
 /// The vendor attribute groups of driver `T`, as [`Driver::ATTRIBUTE_GROUPS`] takes
 /// them: `sysfs::sysfs_groups!(mdev::Attribute<Driver>: [{ name: ..., attrs: [...] }])`.
+/// The macro builds statics, which cannot use `Self`: name the driver type
+/// (`mdev::Attribute<Mtty>`), also inside `impl Driver for Mtty`.
 pub(crate) type Groups<T> = sysfs::Groups<OfDevice<BoundMdev<T>>>;
 
 // SAFETY: Attributes of `BoundMdev<T>` are only registered through

@@ -799,28 +799,34 @@ impl<T> Groups<T> {
 /// ]);
 /// ```
 ///
+/// The macro's own items are named `__SYSFS_*` (and `__SysfsOf`), so that they do not
+/// hide the attribute statics it names. It builds statics, which cannot name a generic
+/// parameter or `Self` of an enclosing impl: name the object type (`Attribute<Mtty>`,
+/// not `Attribute<Self>`).
+///
 /// Each group is in the directory of its `name`, or in the object's own without one.
 /// The attributes are those of the group's kind only (`attrs` of another kind do not
 /// compile), with the `is_visible` of that kind: [`KobjectObject::is_visible`] for
 /// [`Attribute`]s, none for [`DeviceAttribute`]s.
 macro_rules! sysfs_groups {
     ($kind:ty: [$({ $(name: $name:expr,)? attrs: [$($attr:ident),* $(,)?] $(,)? }),* $(,)?]) => {{
-        type Of = <$kind as $crate::sysfs::AttributeKind>::Of;
-        const GROUPS_N: usize = <[&str]>::len(&[$(stringify!($($attr)*)),*]) + 1;
-        static GROUPS: $crate::sysfs::GroupList<Of, GROUPS_N> = $crate::sysfs::GroupList::new([
-            $({
-                const N: usize = <[&str]>::len(&[$(stringify!($attr)),*]) + 1;
-                static ATTRS: $crate::sysfs::AttributeList<Of, N> =
-                    $crate::sysfs::AttributeList::new([$($attr.attr_ref()),*]);
-                static GROUP: $crate::sysfs::AttributeGroup<Of> =
-                    $crate::sysfs::AttributeGroup::new::<$kind, N>(
-                        $crate::sysfs::sysfs_groups!(@name $($name)?),
-                        &ATTRS,
-                    );
-                &GROUP
-            }),*
-        ]);
-        GROUPS.groups()
+        type __SysfsOf = <$kind as $crate::sysfs::AttributeKind>::Of;
+        const __SYSFS_GROUPS_N: usize = <[&str]>::len(&[$(stringify!($($attr)*)),*]) + 1;
+        static __SYSFS_GROUPS: $crate::sysfs::GroupList<__SysfsOf, __SYSFS_GROUPS_N> =
+            $crate::sysfs::GroupList::new([
+                $({
+                    const __SYSFS_N: usize = <[&str]>::len(&[$(stringify!($attr)),*]) + 1;
+                    static __SYSFS_ATTRS: $crate::sysfs::AttributeList<__SysfsOf, __SYSFS_N> =
+                        $crate::sysfs::AttributeList::new([$($attr.attr_ref()),*]);
+                    static __SYSFS_GROUP: $crate::sysfs::AttributeGroup<__SysfsOf> =
+                        $crate::sysfs::AttributeGroup::new::<$kind, __SYSFS_N>(
+                            $crate::sysfs::sysfs_groups!(@name $($name)?),
+                            &__SYSFS_ATTRS,
+                        );
+                    &__SYSFS_GROUP
+                }),*
+            ]);
+        __SYSFS_GROUPS.groups()
     }};
     (@name $name:expr) => {
         Some($name)
