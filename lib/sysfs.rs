@@ -15,7 +15,7 @@
 //! The pieces, after configfs.rs:
 //!
 //! - An attribute is a static that pairs the C `struct attribute` with the Rust
-//!   `show`/`store` of the object it belongs to: [`Attribute<T>`] for the kobjects of a
+//!   `show`/`store` of the object it belongs to: [`KobjAttribute<T>`] for the kobjects of a
 //!   [`KobjType<T>`] (the C `kobj_attribute`), [`DeviceAttribute<O>`] for devices (the
 //!   C `device_attribute`, `DEVICE_ATTR_*`).
 //! - [`sysfs_groups!`] builds the groups and their NULL-terminated lists from the names
@@ -186,7 +186,7 @@ type IsVisibleRaw =
 // ---------------------------------------------------------------------------------
 // Attributes of kobjects.
 
-/// An object type that embeds a kobject, whose kobject type carries [`Attribute`]s of
+/// An object type that embeds a kobject, whose kobject type carries [`KobjAttribute`]s of
 /// that type.
 ///
 /// # Safety
@@ -204,7 +204,7 @@ pub(crate) unsafe trait KobjectObject: Sized + 'static {
 
     /// Decides, per object, whether an attribute is shown: returns its mode, 0 to hide
     /// it. All are shown by default.
-    fn is_visible(&self, attr: &Attribute<Self>) -> u16 {
+    fn is_visible(&self, attr: &KobjAttribute<Self>) -> u16 {
         attr.mode()
     }
 }
@@ -233,21 +233,21 @@ pub(crate) type StoreFn<T> = fn(&T, Written<'_>) -> Result<usize>;
 /// # Invariants
 ///
 /// `raw` is the first field, so a pointer to the C `attribute` of a registered
-/// attribute is a pointer to the `Attribute<T>` it belongs to.
+/// attribute is a pointer to the `KobjAttribute<T>` it belongs to.
 #[repr(C)]
-pub(crate) struct Attribute<T: 'static> {
+pub(crate) struct KobjAttribute<T: 'static> {
     raw: bindings::attribute,
     show: Option<ShowFn<T>>,
     store: Option<StoreFn<T>>,
 }
 
 // SAFETY: An attribute is immutable after construction; the C side only reads it.
-unsafe impl<T> Sync for Attribute<T> {}
+unsafe impl<T> Sync for KobjAttribute<T> {}
 
-impl<T: KobjectObject> Attribute<T> {
+impl<T: KobjectObject> KobjAttribute<T> {
     /// A read-only attribute (mode 0444).
     pub(crate) const fn read_only(name: &'static CStr, show: ShowFn<T>) -> Self {
-        Attribute {
+        KobjAttribute {
             raw: raw_attribute(name, mode(true, false)),
             show: Some(show),
             store: None,
@@ -256,7 +256,7 @@ impl<T: KobjectObject> Attribute<T> {
 
     /// A write-only attribute (mode 0200).
     pub(crate) const fn write_only(name: &'static CStr, store: StoreFn<T>) -> Self {
-        Attribute {
+        KobjAttribute {
             raw: raw_attribute(name, mode(false, true)),
             show: None,
             store: Some(store),
@@ -276,7 +276,7 @@ impl<T: KobjectObject> Attribute<T> {
 
 // SAFETY: `is_visible_trampoline::<T>` takes the kobjects of `KobjType<T>`, the only
 // ones that carry groups of `T` (its invariant), and their attributes.
-unsafe impl<T: KobjectObject> AttributeKind for Attribute<T> {
+unsafe impl<T: KobjectObject> AttributeKind for KobjAttribute<T> {
     type Of = T;
     const IS_VISIBLE: IsVisibleRaw = Some(is_visible_trampoline::<T>);
     /// A kobject attribute's store gets no [`OwnFile`].
@@ -296,9 +296,9 @@ unsafe extern "C" fn is_visible_trampoline<T: KobjectObject>(
     // SAFETY: Sysfs calls this only for the groups of a `KobjType<T>`'s kobjects, so
     // `kobj` is the kobject of a `T`, valid while `kobject_add()` creates its files and
     // until `kobject_del()` (the contract of `KobjType::as_raw`), and `attr` is from
-    // one of those groups, so an `Attribute<T>` (invariant of `KobjType<T>`) starting
+    // one of those groups, so a `KobjAttribute<T>` (invariant of `KobjType<T>`) starting
     // with its C `attribute`.
-    let (obj, attr) = unsafe { (object_of::<T>(kobj), &*attr.cast::<Attribute<T>>()) };
+    let (obj, attr) = unsafe { (object_of::<T>(kobj), &*attr.cast::<KobjAttribute<T>>()) };
     obj.is_visible(attr)
 }
 
@@ -314,14 +314,14 @@ unsafe extern "C" fn show_trampoline<T: KobjectObject>(
     buf: *mut c_char,
 ) -> isize {
     // SAFETY: Sysfs calls the ktype's `show` with a live kobject of the ktype, a `T`'s,
-    // one of its attributes (all `Attribute<T>`: the groups are `T`'s by the invariant
+    // one of its attributes (all `KobjAttribute<T>`: the groups are `T`'s by the invariant
     // of `KobjType<T>`, and no others are added, by the contract of
     // `KobjType::as_raw`) and a buffer of `PAGE_SIZE` bytes that nothing else uses
     // during the call.
     let (obj, attr, buf) = unsafe {
         (
             object_of::<T>(kobj),
-            &*attr.cast::<Attribute<T>>(),
+            &*attr.cast::<KobjAttribute<T>>(),
             core::slice::from_raw_parts_mut(buf.cast::<u8>(), SHOW_BUFFER_SIZE),
         )
     };
@@ -351,7 +351,7 @@ unsafe extern "C" fn store_trampoline<T: KobjectObject>(
     let (obj, attr, data) = unsafe {
         (
             object_of::<T>(kobj),
-            &*attr.cast::<Attribute<T>>(),
+            &*attr.cast::<KobjAttribute<T>>(),
             core::slice::from_raw_parts(buf.cast::<u8>(), count + 1),
         )
     };
@@ -375,7 +375,7 @@ impl<T: KobjectObject> SysfsOps<T> {
 ///
 /// # Invariants
 ///
-/// `raw.sysfs_ops` dispatches to `Attribute<T>`s and `raw.default_groups` only holds
+/// `raw.sysfs_ops` dispatches to `KobjAttribute<T>`s and `raw.default_groups` only holds
 /// groups of `T`.
 #[repr(transparent)]
 pub(crate) struct KobjType<T: KobjectObject>(bindings::kobj_type, PhantomData<T>);
@@ -412,7 +412,7 @@ impl<T: KobjectObject> KobjType<T> {
     ///   kobject's attributes (until `kobject_del()` returns, which drains them);
     /// - a kobject to which no other attributes are added (`sysfs_create_file()`,
     ///   `sysfs_create_group()`): its `sysfs_ops` cast every attribute of the kobject
-    ///   to an `Attribute<T>`;
+    ///   to a `KobjAttribute<T>`;
     /// - part of a `T` valid for [`KobjectObject::is_visible`] when it is added: the
     ///   kobject core calls it from `kobject_add()` while creating the files.
     pub(crate) unsafe fn as_raw(&'static self) -> *const bindings::kobj_type {
@@ -549,7 +549,7 @@ impl<T> DevicePtr<T> {
 
 /// Marks the lists and groups of device attributes of `O`, which the driver core
 /// dispatches (through `struct device_attribute`), so that they cannot be given to a
-/// [`KobjType`], which dispatches to [`Attribute`]s.
+/// [`KobjType`], which dispatches to [`KobjAttribute`]s.
 pub(crate) struct OfDevice<O>(PhantomData<O>);
 
 /// An attribute of the devices of objects `O`.
@@ -641,12 +641,17 @@ unsafe extern "C" fn device_store_trampoline<O: DeviceObject>(
 
 impl<O: DeviceObject> DeviceAttribute<O> {
     /// An attribute named `name`, readable (0444) with a `show`, writable by root
-    /// (0200) with a `store`.
+    /// (0200) with a `store`. It needs at least one of them: evaluated for a static, as
+    /// an attribute is, one with neither is a compile error.
     pub(crate) const fn new(
         name: &'static CStr,
         show: Option<O::Show>,
         store: Option<O::Store>,
     ) -> Self {
+        assert!(
+            show.is_some() || store.is_some(),
+            "an attribute has a show, a store or both"
+        );
         let mut raw: bindings::device_attribute = pin_init::zeroed();
         raw.attr = raw_attribute(name, mode(show.is_some(), store.is_some()));
         // The `show`/`store` fields are in a union without CFI and in a struct with it
@@ -792,7 +797,7 @@ impl<T> Groups<T> {
 /// ```ignore
 /// static TYPE_KTYPE: KobjType<MdevType> = KobjType::new(
 ///     mdev_type_release,
-///     sysfs_groups!(Attribute<MdevType>: [{ attrs: [CREATE, NAME] }]),
+///     sysfs_groups!(KobjAttribute<MdevType>: [{ attrs: [CREATE, NAME] }]),
 /// );
 /// const GROUPS: Groups<OfDevice<Vendor>> = sysfs_groups!(DeviceAttribute<Vendor>: [
 ///     { name: c"vendor", attrs: [UART] },
@@ -801,13 +806,13 @@ impl<T> Groups<T> {
 ///
 /// The macro's own items are named `__SYSFS_*` (and `__SysfsOf`), so that they do not
 /// hide the attribute statics it names. It builds statics, which cannot name a generic
-/// parameter or `Self` of an enclosing impl: name the object type (`Attribute<Mtty>`,
-/// not `Attribute<Self>`).
+/// parameter or `Self` of an enclosing impl: name the object type (`mdev::Attribute<Mtty>`,
+/// not `mdev::Attribute<Self>`).
 ///
 /// Each group is in the directory of its `name`, or in the object's own without one.
 /// The attributes are those of the group's kind only (`attrs` of another kind do not
 /// compile), with the `is_visible` of that kind: [`KobjectObject::is_visible`] for
-/// [`Attribute`]s, none for [`DeviceAttribute`]s.
+/// [`KobjAttribute`]s, none for [`DeviceAttribute`]s.
 macro_rules! sysfs_groups {
     ($kind:ty: [$({ $(name: $name:expr,)? attrs: [$($attr:ident),* $(,)?] $(,)? }),* $(,)?]) => {{
         type __SysfsOf = <$kind as $crate::sysfs::AttributeKind>::Of;

@@ -35,7 +35,7 @@ use crate::gate::Closed;
 use crate::gate::Entered;
 use crate::gate::Gate;
 use crate::sysfs::sysfs_groups;
-use crate::sysfs::Attribute;
+use crate::sysfs::KobjAttribute;
 use crate::sysfs::KobjType;
 use crate::sysfs::KobjectObject;
 use crate::sysfs::ShowBuffer;
@@ -210,7 +210,7 @@ unsafe impl KobjectObject for MdevType {
     const KOBJ_OFFSET: usize = core::mem::offset_of!(ffi::mdev_type, kobj);
 
     /// `description` only if the vendor has `show_description`, as in the C core.
-    fn is_visible(&self, attr: &Attribute<MdevType>) -> u16 {
+    fn is_visible(&self, attr: &KobjAttribute<MdevType>) -> u16 {
         if core::ptr::eq(attr, &DESCRIPTION) && !self.parent().driver().has_description() {
             0
         } else {
@@ -253,16 +253,18 @@ fn description_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
     t.parent().driver().show_description(t, out)
 }
 
-static CREATE: Attribute<MdevType> = Attribute::write_only(c"create", create_store);
-static DEVICE_API: Attribute<MdevType> = Attribute::read_only(c"device_api", device_api_show);
-static NAME: Attribute<MdevType> = Attribute::read_only(c"name", name_show);
-static AVAILABLE_INSTANCES: Attribute<MdevType> =
-    Attribute::read_only(c"available_instances", available_instances_show);
-static DESCRIPTION: Attribute<MdevType> = Attribute::read_only(c"description", description_show);
+static CREATE: KobjAttribute<MdevType> = KobjAttribute::write_only(c"create", create_store);
+static DEVICE_API: KobjAttribute<MdevType> =
+    KobjAttribute::read_only(c"device_api", device_api_show);
+static NAME: KobjAttribute<MdevType> = KobjAttribute::read_only(c"name", name_show);
+static AVAILABLE_INSTANCES: KobjAttribute<MdevType> =
+    KobjAttribute::read_only(c"available_instances", available_instances_show);
+static DESCRIPTION: KobjAttribute<MdevType> =
+    KobjAttribute::read_only(c"description", description_show);
 
 static MDEV_TYPE_KTYPE: KobjType<MdevType> = KobjType::new(
     mdev_type_release,
-    sysfs_groups!(Attribute<MdevType>: [{
+    sysfs_groups!(KobjAttribute<MdevType>: [{
         attrs: [CREATE, DEVICE_API, NAME, AVAILABLE_INSTANCES, DESCRIPTION],
     }]),
 );
