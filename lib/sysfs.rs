@@ -135,6 +135,9 @@ fn consumed(n: usize, count: usize) -> Result<isize> {
     Ok(n as isize)
 }
 
+/// The permission bits of a mode (`S_IRWXUGO`).
+const PERMISSION_BITS: u16 = 0o777;
+
 /// The mode of an attribute: readable by all with a `show` (0444), writable by root
 /// with a `store` (0200), as `__ATTR_RO`/`__ATTR_WO`/`__ATTR_RW` make it.
 const fn mode(show: bool, store: bool) -> u16 {
@@ -203,7 +206,8 @@ pub(crate) unsafe trait KobjectObject: Sized + 'static {
     const KOBJ_OFFSET: usize;
 
     /// Decides, per object, whether an attribute is shown: returns its mode, 0 to hide
-    /// it. All are shown by default.
+    /// it. All are shown by default. Only the permission bits (0777) are taken: sysfs's
+    /// other bits (`SYSFS_PREALLOC`, `SYSFS_GROUP_INVISIBLE`) are dropped.
     fn is_visible(&self, attr: &KobjAttribute<Self>) -> u16 {
         attr.mode()
     }
@@ -299,7 +303,9 @@ unsafe extern "C" fn is_visible_trampoline<T: KobjectObject>(
     // one of those groups, so a `KobjAttribute<T>` (invariant of `KobjType<T>`) starting
     // with its C `attribute`.
     let (obj, attr) = unsafe { (object_of::<T>(kobj), &*attr.cast::<KobjAttribute<T>>()) };
-    obj.is_visible(attr)
+    // Only the permission bits: `SYSFS_PREALLOC` would make sysfs hand `show` a buffer
+    // that is not the zeroed page `show_trampoline` takes.
+    obj.is_visible(attr) & PERMISSION_BITS
 }
 
 /// The ktype's `show`: calls the attribute's show method.
