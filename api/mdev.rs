@@ -299,7 +299,7 @@ unsafe extern "C" fn probe_callback<T: Driver>(mdev: *mut ffi::mdev_device) -> k
     };
     from_result(|| {
         let data = inner.data.probe(dev, &ty.spec.info);
-        // The driver data is ours until `remove_callback` takes it back.
+        // Allocated and set as the driver data, until `remove_callback` takes it back.
         dev.as_ref().set_drvdata(data)?;
         Ok(0)
     })
@@ -318,17 +318,19 @@ unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
         )
     };
     // SAFETY: Only a bound mdev is removed, so `probe_callback` set its driver data, a
-    // `Pin<KBox<T::Data>>`, which only this function takes back, after this borrow.
-    let data = unsafe { dev.as_ref().drvdata_borrow::<T::Data>() };
-    inner.data.remove(dev, data);
-    // SAFETY: As above; nothing borrows the data any more: `remove` returned, and the
-    // vendor attributes' files were removed, waiting for their calls, before it. As
-    // `Device::drvdata_obtain()` (crate-private in the kernel crate) does.
-    drop(unsafe {
+    // `Pin<KBox<T::Data>>`, which is taken back once, here. Nothing else borrows it any
+    // more: the driver core removed the vendor attributes' files, waiting for their
+    // calls, before this. As `Device::drvdata_obtain()` (crate-private in the kernel
+    // crate) does.
+    let data = unsafe {
         let data = bindings::dev_get_drvdata(dev.dev());
         bindings::dev_set_drvdata(dev.dev(), core::ptr::null_mut());
         Pin::<KBox<T::Data>>::from_foreign(data)
-    });
+    };
+    inner.data.remove(dev, data.as_ref());
+    // Dropped after `remove`, before the driver core releases the mdev's devres (the
+    // VFIO registration of `vfio.rs`), as the kernel's buses drop theirs.
+    drop(data);
 }
 
 /// # Safety
