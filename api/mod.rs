@@ -12,13 +12,17 @@
 //! ```ignore
 //! #[path = "../api/mod.rs"]
 //! mod api;
-//! use api::{mdev, sysfs, vfio};
+//! use api::mdev;
+//! use api::sysfs;
+//! use api::vfio;
 //! ```
 //!
 //! `sysfs` is imported at the crate root because `sysfs::sysfs_groups!` names its items
-//! as `$crate::sysfs::...`. The vendor's Kbuild includes `api/vendor.mk`, which
-//! generates the bindings into the module's directory and tells this file where they
-//! are (`MDEV_API_OBJ`):
+//! as `$crate::sysfs::...`. A driver that leaves parts of the API unused (no VFIO
+//! device, no attributes) puts `#[allow(unused)]` on `mod api` (`samples/tiny_rs.rs`).
+//!
+//! The vendor's Kbuild includes `api/vendor.mk`, which generates the bindings into the
+//! module's directory and tells this file where they are (`MDEV_API_OBJ`):
 //!
 //! ```text
 //! obj-m += mtty_rs.o
