@@ -32,7 +32,7 @@ clippy:
 	$(KMAKE) CLIPPY=1 modules
 
 # The kernel's rustfmt configuration, from the source tree the build was made from.
-RUST_CRATES := src/mdev_core.rs samples/mtty_rs.rs
+RUST_CRATES := src/mdev_core.rs samples/mtty_rs.rs samples/tiny_rs.rs
 RUSTFMT_CONFIG = $(KDIR)/source/.rustfmt.toml
 
 rustfmt:

@@ -9,18 +9,12 @@
 # Usage: include this file, then make the crate root depend on the output:
 #   $(obj)/<root>.o: $(obj)/mdev_bindings_generated.rs
 
-include $(srcroot)/bindgen_c_flags.mk
+include $(srcroot)/bindgen.mk
 
 quiet_cmd_bindgen_mdev = BINDGEN $@
-      cmd_bindgen_mdev = $(BINDGEN) $< --rust-target 1.85 --use-core \
-	--with-derive-default --ctypes-prefix ffi --no-debug '.*' \
-	--with-derive-custom-struct '.*=MaybeZeroable' \
-	--with-derive-custom-union '.*=MaybeZeroable' \
-	--enable-function-attribute-detection \
+      cmd_bindgen_mdev = $(BINDGEN) $< $(mdev_bindgen_opts) \
 	--allowlist-type 'mdev_.*' --allowlist-function 'mdev_.*' \
-	--no-recursive-allowlist \
-	-o $@ -- $(mdev_bindgen_c_flags) -w --target=x86_64-linux-gnu -fno-builtin \
-	-D__BINDGEN__ -DMODULE
+	-o $@ -- $(mdev_bindgen_c_flags) $(mdev_bindgen_c_flags_tail)
 
 $(obj)/mdev_bindings_generated.rs: $(srcroot)/mdev_bindings.h FORCE
 	$(call if_changed_dep,bindgen_mdev)

@@ -13,23 +13,17 @@
 # Usage: include this file, then make the crate root depend on the output:
 #   $(obj)/<root>.o: $(obj)/vfio_bindings_generated.rs
 
-include $(srcroot)/bindgen_c_flags.mk
+include $(srcroot)/bindgen.mk
 
 quiet_cmd_bindgen_vfio = BINDGEN $@
-      cmd_bindgen_vfio = $(BINDGEN) $< --rust-target 1.85 --use-core \
-	--with-derive-default --ctypes-prefix ffi --no-debug '.*' \
-	--with-derive-custom-struct '.*=MaybeZeroable' \
-	--with-derive-custom-union '.*=MaybeZeroable' \
-	--enable-function-attribute-detection \
+      cmd_bindgen_vfio = $(BINDGEN) $< $(mdev_bindgen_opts) \
 	--allowlist-type 'vfio_.*' --allowlist-var 'VFIO_.*' \
 	--allowlist-function '_?vfio_.*' --allowlist-function 'eventfd_.*' \
 	--allowlist-function 'anon_inode_getfile' \
-	--no-recursive-allowlist \
 	--allowlist-type 'kvm|iommufd_access|iommufd_device' \
 	--opaque-type 'kvm|iommufd_access|iommufd_device' \
 	--blocklist-function 'vfio_virqfd_.*' \
-	-o $@ -- $(mdev_bindgen_c_flags) -w --target=x86_64-linux-gnu -fno-builtin \
-	-D__BINDGEN__ -DMODULE
+	-o $@ -- $(mdev_bindgen_c_flags) $(mdev_bindgen_c_flags_tail)
 
 $(obj)/vfio_bindings_generated.rs: $(srcroot)/vfio_bindings.h FORCE
 	$(call if_changed_dep,bindgen_vfio)

@@ -22,8 +22,14 @@
 //! or an mdev, however late (`DEBUG_KOBJECT_RELEASE`, a reference held outside the
 //! core), can read freed memory, on either core.
 //!
-//! Per-mdev data is what [`Driver::probe`] returns; it lives until [`Driver::remove`],
-//! which gets it back, exactly once. Both are called with the mdev's device lock held
+//! The driver describes its types in [`Driver::TYPES`], each with a value of its own
+//! [`Driver::TypeInfo`] (as the kernel's buses pair a driver's ID table entries with an
+//! `IdInfo`), which `probe` and `get_available` get for the type they are called for.
+//!
+//! Per-mdev data is what [`Driver::probe`] initialises (an `impl PinInit`, as for the
+//! kernel's bus drivers, `rust/kernel/driver.rs`): the API allocates it and keeps it as
+//! the mdev's driver data until [`Driver::remove`] has run, exactly once, then drops
+//! it. Both are called with the mdev's device lock held
 //! and never with the core's list lock held; `probe` only from a create, with the
 //! parent's gate held, `remove` with the gate held when a user removes the mdev or the
 //! parent is unregistered, but not when a user unbinds the mdev through
@@ -33,9 +39,9 @@
 //! returns: its unregistration waits for the mdev's device lock. See "Unbind" in
 //! `Documentation/design.rst`.
 //!
-//! Using this module: the crate provides `crate::mdev_bindings`, the bindgen output of
-//! `mdev_bindings.mk`, and `crate::sysfs`, the attribute framework `lib/sysfs.rs`
-//! (the one the core uses too), and includes this file as a module.
+//! Using this module: a vendor crate includes `api/mod.rs`, which provides the bindings
+//! of `mdev_bindings.mk` and the attribute framework `lib/sysfs.rs` (the one the core
+//! uses too) next to this file.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -43,31 +49,38 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::device;
 use kernel::device::Bound;
+use kernel::device::BoundInternal;
 use kernel::device::Core;
+use kernel::device::CoreInternal;
 use kernel::device::DeviceContext;
 use kernel::device::Normal;
 use kernel::error::from_err_ptr;
+use kernel::error::from_result;
 use kernel::error::to_result;
 use kernel::error::VTABLE_DEFAULT_ERROR;
 use kernel::prelude::*;
 use kernel::sync::Completion;
+use kernel::types::ForeignOwnable;
 use kernel::types::Opaque;
 
-use crate::mdev_bindings as ffi;
-use crate::sysfs;
-use crate::sysfs::DeviceObject;
-use crate::sysfs::OfDevice;
-use crate::sysfs::OwnFile;
-use crate::sysfs::Written;
+use super::bindings::mdev as ffi;
+use super::sysfs;
+use super::sysfs::DeviceObject;
+use super::sysfs::OfDevice;
+use super::sysfs::OwnFile;
+use super::sysfs::Written;
 
-pub(crate) use crate::sysfs::ShowBuffer;
+pub(crate) use super::sysfs::ShowBuffer;
 
-/// One type of mediated device a driver offers.
-pub(crate) struct TypeSpec {
+/// One type of mediated device a driver offers, with what the driver keeps about it.
+pub(crate) struct TypeSpec<I: 'static> {
     /// The type's name in sysfs, after `<driver name>-`.
     pub(crate) sysfs_name: &'static CStr,
     /// The type's human-readable name (its `name` attribute).
     pub(crate) pretty_name: &'static CStr,
+    /// The driver's information about the type ([`Driver::TypeInfo`]), handed to
+    /// [`Driver::probe`] and [`Driver::get_available`] for this type.
+    pub(crate) info: I,
 }
 
 /// A mediated device, as a vendor driver sees it.
@@ -117,9 +130,18 @@ impl<Ctx: DeviceContext> AsRef<device::Device<Ctx>> for Device<Ctx> {
 }
 
 /// A vendor driver of mediated devices.
+///
+/// Instances are counted by the driver or by the core, never by neither: a driver
+/// implements [`Driver::get_available`] or sets a non-zero [`Driver::MAX_INSTANCES`],
+/// exactly one of the two, or [`Registration::new`] does not compile.
 #[vtable]
 pub(crate) trait Driver: Send + Sync + Sized + 'static {
-    /// What the driver keeps per mdev, from [`Driver::probe`] to [`Driver::remove`].
+    /// What the driver keeps about each of its types (the `info` of its [`TypeSpec`]s),
+    /// as a bus driver's `IdInfo` is for its ID table.
+    type TypeInfo: Sync + 'static;
+
+    /// What the driver keeps per mdev, from [`Driver::probe`] to [`Driver::remove`]:
+    /// shared with the vendor attributes' callbacks, dropped by the API after `remove`.
     type Data: Send + Sync + 'static;
 
     /// The driver's name: of its `struct mdev_driver`, of its parent device and of
@@ -127,36 +149,57 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     const NAME: &'static CStr;
     /// The `device_api` of its types (`vfio-pci`, ...).
     const DEVICE_API: &'static CStr;
-    /// Its types.
-    const TYPES: &'static [TypeSpec];
-    /// When the driver has no `get_available`, the core counts instances: how many
-    /// the parent has, shared by all types.
+    /// Its types, each with its [`Driver::TypeInfo`].
+    const TYPES: &'static [TypeSpec<Self::TypeInfo>];
+    /// For a driver without `get_available`, which has the core count instances: how
+    /// many the parent has, shared by all types (the `max_instances` of
+    /// `struct mdev_driver`); creates beyond it fail with `EUSERS`. It must then be
+    /// set, and not be with `get_available` (which makes the core ignore it): either
+    /// mistake is a build error.
     const MAX_INSTANCES: u32 = 0;
     /// Per-mdev vendor attribute groups, built by `sysfs::sysfs_groups!` from
     /// [`Attribute`]s. Their files exist only while the mdev is bound: created after
     /// `probe`, removed (waiting for the stores in flight) before `remove`.
     const ATTRIBUTE_GROUPS: Groups<Self> = sysfs::Groups::NONE;
 
-    /// A new mdev of type `TYPES[ty]` is being created. Called with the parent's gate
-    /// held for reading and the mdev's device lock held, from the create only (an mdev
-    /// is never bound again). An error fails the create.
-    fn probe(&self, mdev: &Device<Core<'_>>, ty: usize) -> Result<Pin<KBox<Self::Data>>>;
+    /// A new mdev of the type whose [`TypeSpec::info`] is `info` is being created:
+    /// returns the initialiser of its data, which the API allocates (pinned) and keeps
+    /// as the mdev's driver data. Called with the parent's gate held for reading and the
+    /// mdev's device lock held, from the create only (an mdev is never bound again). An
+    /// error, of `probe` or of the initialiser, fails the create.
+    fn probe(
+        &self,
+        mdev: &Device<Core<'_>>,
+        info: &Self::TypeInfo,
+    ) -> impl PinInit<Self::Data, Error>;
 
-    /// The mdev is unbound from the driver; `data` is what `probe` returned. Called
-    /// once per successful `probe`, with the mdev's device lock held, and with the
+    /// The mdev is unbound from the driver; `data` is what `probe` initialised, dropped
+    /// by the API when this returns. Optional: a driver whose data gives its resources
+    /// back in its `Drop` needs no `remove`. Called once per successful `probe`, with
+    /// the mdev's device lock held, and with the
     /// parent's gate held for reading when a user removes the mdev, for writing when
     /// the registration is dropped, not at all when a user writes the mdev's name to
     /// the driver's `unbind` file (the mdev then stays, unbound, until it is removed).
     /// So it may run while the registration is being dropped (which waits for it), and
     /// concurrently with `remove` of other mdevs; the device lock serialises it only
     /// with the callbacks of the same mdev.
-    fn remove(&self, mdev: &Device<Core<'_>>, data: Pin<KBox<Self::Data>>);
+    fn remove(&self, mdev: &Device<Core<'_>>, data: Pin<&Self::Data>) {
+        let _ = (mdev, data);
+    }
 
-    /// How many more mdevs of type `TYPES[ty]` can be created. Called with no core
-    /// lock held. A driver that has it enforces its limit in `probe`.
-    fn get_available(&self, _ty: usize) -> u32 {
+    /// How many more mdevs of the type whose [`TypeSpec::info`] is `info` can be
+    /// created. Called with no core lock held. A driver that has it enforces its limit
+    /// in `probe`.
+    fn get_available(&self, _info: &Self::TypeInfo) -> u32 {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+}
+
+/// A type of a [`Registration`]: the `struct mdev_type` the core holds, with the
+/// [`TypeSpec`] it was made from, which its callbacks find by `container_of`.
+struct Type<I: 'static> {
+    mtype: Opaque<ffi::mdev_type>,
+    spec: &'static TypeSpec<I>,
 }
 
 /// What a [`Registration`] keeps on the heap, at a stable address: the C structs the
@@ -165,14 +208,15 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// Once registered, `driver`, `parent` and `types` are registered with the core, and
-/// `types_ptrs[i]` points to `types[i]`. Once `dev_initialized`, `dev` is a device
-/// whose release completes `dev_released`; the allocation is not freed before that.
+/// `type_ptrs[i]` points to `_types[i].mtype` (`_types` is never reallocated). Once
+/// `dev_initialized`, `dev` is a device whose release completes `dev_released`; the
+/// allocation is not freed before that.
 #[pin_data]
 struct Inner<T: Driver> {
     driver: Opaque<ffi::mdev_driver>,
     parent: Opaque<ffi::mdev_parent>,
-    /// The storage `type_ptrs` points into; never read, only kept.
-    _types: KVec<Opaque<ffi::mdev_type>>,
+    /// The storage `type_ptrs` points into, read through those pointers.
+    _types: KVec<Type<T::TypeInfo>>,
     type_ptrs: KVec<*mut ffi::mdev_type>,
     class: *mut bindings::class,
     /// The parent device, a class device of `class` named after the driver.
@@ -216,103 +260,117 @@ unsafe impl<T: Driver> Send for Registration<T> {}
 // SAFETY: As above.
 unsafe impl<T: Driver> Sync for Registration<T> {}
 
-/// The registration whose parent has the type `mtype`.
+/// The registration that owns the type `mtype`, and the type.
 ///
 /// # Safety
 ///
-/// `mtype` must be a type of a registered `Registration<T>`.
-unsafe fn inner_of_type<'a, T: Driver>(mtype: *mut ffi::mdev_type) -> &'a Inner<T> {
-    // SAFETY: The type's parent is `Inner<T>::parent` of a live registration (caller).
+/// `mtype` must be the `mtype` of a [`Type`] of a registered `Registration<T>`, which
+/// stays registered for `'a`.
+unsafe fn type_of<'a, T: Driver>(
+    mtype: *mut ffi::mdev_type,
+) -> (&'a Inner<T>, &'a Type<T::TypeInfo>) {
+    // SAFETY: `mtype` is the `mtype` of a `Type` in `Inner<T>::_types`, and its parent
+    // is that `Inner<T>`'s `parent`, both alive for `'a` (caller).
     unsafe {
         let parent = (*mtype).parent;
-        &*kernel::container_of!(parent.cast::<Opaque<ffi::mdev_parent>>(), Inner<T>, parent)
-    }
-}
-
-impl<T: Driver> Inner<T> {
-    /// The index in `T::TYPES` of `mtype`. A core only passes the registration's own
-    /// types; any other is a bug of the core, reported and refused with `EINVAL`.
-    fn type_index(&self, mtype: *mut ffi::mdev_type) -> Result<usize> {
-        let ty = self.type_ptrs.iter().position(|&p| core::ptr::eq(p, mtype));
-        kernel::warn_on!(ty.is_none());
-        ty.ok_or(EINVAL)
+        (
+            &*kernel::container_of!(parent.cast::<Opaque<ffi::mdev_parent>>(), Inner<T>, parent),
+            &*kernel::container_of!(
+                mtype.cast::<Opaque<ffi::mdev_type>>(),
+                Type<T::TypeInfo>,
+                mtype
+            ),
+        )
     }
 }
 
 /// # Safety
 ///
-/// Called by the core for a new mdev of one of a `Registration<T>`'s types.
+/// Called by the core for a new mdev of one of a `Registration<T>`'s types, with its
+/// device lock held.
 unsafe extern "C" fn probe_callback<T: Driver>(mdev: *mut ffi::mdev_device) -> kernel::ffi::c_int {
-    // SAFETY: The mdev is alive during probe; its type is one of ours (caller).
-    let (mtype, inner, dev) = unsafe {
-        let mtype = (*mdev).type_;
+    // SAFETY: The mdev is alive, being bound with its device lock held, and its type is
+    // one of ours, during probe (caller).
+    let ((inner, ty), dev) = unsafe {
         (
-            mtype,
-            inner_of_type::<T>(mtype),
-            Device::<Core<'_>>::from_raw(mdev),
+            type_of::<T>((*mdev).type_),
+            Device::<CoreInternal<'_>>::from_raw(mdev),
         )
     };
-    match inner
-        .type_index(mtype)
-        .and_then(|ty| inner.data.probe(dev, ty))
-    {
-        Ok(data) => {
-            // SAFETY: `data` stays pinned: it is only given back, as a `Pin`, by
-            // `remove_callback`.
-            let data = KBox::into_raw(unsafe { Pin::into_inner_unchecked(data) });
-            // SAFETY: The device is being bound to this driver; its driver data is ours
-            // until `remove_callback` takes it back.
-            unsafe { bindings::dev_set_drvdata(dev.dev(), data.cast()) };
-            0
-        }
-        Err(e) => e.to_errno(),
-    }
+    from_result(|| {
+        let data = inner.data.probe(dev, &ty.spec.info);
+        // Allocated and set as the driver data, until `remove_callback` takes it back.
+        dev.as_ref().set_drvdata(data)?;
+        Ok(0)
+    })
 }
 
 /// # Safety
 ///
-/// Called by the core for a bound mdev of one of a `Registration<T>`'s types.
+/// Called by the core for a bound mdev of one of a `Registration<T>`'s types, with its
+/// device lock held.
 unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
-    // SAFETY: As in `probe_callback`; the driver data was set by a successful probe
-    // (remove is only called for bound devices) and is taken back once, here.
-    unsafe {
-        let inner = inner_of_type::<T>((*mdev).type_);
-        let dev = Device::<Core<'_>>::from_raw(mdev);
-        let data = KBox::from_raw(bindings::dev_get_drvdata(dev.dev()).cast::<T::Data>());
+    // SAFETY: As in `probe_callback`.
+    let ((inner, _), dev) = unsafe {
+        (
+            type_of::<T>((*mdev).type_),
+            Device::<CoreInternal<'_>>::from_raw(mdev),
+        )
+    };
+    // SAFETY: Only a bound mdev is removed, so `probe_callback` set its driver data, a
+    // `Pin<KBox<T::Data>>`, which is taken back once, here. Nothing else borrows it any
+    // more: the driver core removed the vendor attributes' files, waiting for their
+    // calls, before this. As `Device::drvdata_obtain()` (crate-private in the kernel
+    // crate) does.
+    let data = unsafe {
+        let data = bindings::dev_get_drvdata(dev.dev());
         bindings::dev_set_drvdata(dev.dev(), core::ptr::null_mut());
-        inner.data.remove(dev, Pin::new_unchecked(data));
-    }
+        Pin::<KBox<T::Data>>::from_foreign(data)
+    };
+    inner.data.remove(dev, data.as_ref());
+    // Dropped after `remove`, before the driver core releases the mdev's devres (the
+    // VFIO registration of `vfio.rs`), as the kernel's buses drop theirs.
+    drop(data);
 }
 
 /// # Safety
 ///
 /// Called by the core with a type of a `Registration<T>`.
 unsafe extern "C" fn get_available_callback<T: Driver>(mtype: *mut ffi::mdev_type) -> u32 {
-    // SAFETY: The type is one of ours (caller).
-    let inner = unsafe { inner_of_type::<T>(mtype) };
-    // None of a type that is not ours (after the warning).
-    inner
-        .type_index(mtype)
-        .map_or(0, |ty| inner.data.get_available(ty))
+    // SAFETY: The type is one of ours, registered while the core reads its
+    // `available_instances` (caller).
+    let (inner, ty) = unsafe { type_of::<T>(mtype) };
+    inner.data.get_available(&ty.spec.info)
 }
 
 impl<T: Driver> Registration<T> {
     /// Registers `data` as a vendor driver, creates its parent device and registers
     /// the parent with its types. `module` is the vendor's module.
+    ///
+    /// A driver that counts neither its instances nor has the core count them (no
+    /// `get_available`, `MAX_INSTANCES` zero), or both, does not compile.
     pub(crate) fn new(data: T, module: &'static ThisModule) -> Result<Self> {
+        kernel::const_assert!(
+            T::HAS_GET_AVAILABLE != (T::MAX_INSTANCES > 0),
+            "an mdev::Driver implements get_available or sets MAX_INSTANCES, exactly one"
+        );
         let mut types = KVec::with_capacity(T::TYPES.len(), GFP_KERNEL)?;
         let mut type_ptrs = KVec::with_capacity(T::TYPES.len(), GFP_KERNEL)?;
         for spec in T::TYPES {
-            let t = Opaque::<ffi::mdev_type>::zeroed();
+            let t = Type {
+                mtype: Opaque::<ffi::mdev_type>::zeroed(),
+                spec,
+            };
             // SAFETY: `t` is not shared yet.
             unsafe {
-                (*t.get()).sysfs_name = spec.sysfs_name.as_char_ptr();
-                (*t.get()).pretty_name = spec.pretty_name.as_char_ptr();
+                (*t.mtype.get()).sysfs_name = spec.sysfs_name.as_char_ptr();
+                (*t.mtype.get()).pretty_name = spec.pretty_name.as_char_ptr();
             }
             types.push(t, GFP_KERNEL)?;
         }
+        // `types` is complete: it is not reallocated from here on.
         for t in types.iter() {
-            type_ptrs.push(t.get(), GFP_KERNEL)?;
+            type_ptrs.push(t.mtype.get(), GFP_KERNEL)?;
         }
         let inner = KBox::pin_init(
             pin_init!(Inner {
@@ -453,10 +511,10 @@ pub(crate) type Groups<T> = sysfs::Groups<OfDevice<BoundMdev<T>>>;
 // `T::ATTRIBUTE_GROUPS`, the `dev_groups` of `T`'s driver, so on mdevs of `T`'s types,
 // and only while they are bound to it (the driver core adds the groups after `probe`
 // and removes them, waiting for the calls in flight, before `remove`), with their
-// driver data set by `probe_callback`: what `from_device` takes. `store` does not
-// remove its file, as `SELF_REMOVABLE` is false (the vendor's groups may have names),
-// and must not pass `file` on: its `Target` holds references (the mdev, its data)
-// that the file keeps alive. It does not.
+// driver data set by `probe_callback` (a `Pin<KBox<T::Data>>`): what `from_device`
+// takes. `store` does not remove its file, as `SELF_REMOVABLE` is false (the vendor's
+// groups may have names), and must not pass `file` on: its `Target` holds references
+// (the mdev, its data) that the file keeps alive. It does not.
 unsafe impl<T: Driver> DeviceObject for BoundMdev<T> {
     /// A vendor's store does not remove its file: its groups may have names.
     const SELF_REMOVABLE: bool = false;
@@ -469,11 +527,13 @@ unsafe impl<T: Driver> DeviceObject for BoundMdev<T> {
         // data is `probe_callback`'s, for `'a` (the impl's contract and the caller's).
         unsafe {
             let mdev = kernel::container_of!(dev, ffi::mdev_device, dev);
-            let inner = inner_of_type::<T>((*mdev).type_);
+            let (inner, _) = type_of::<T>((*mdev).type_);
             (
                 &inner.data,
                 Device::<Bound>::from_raw(mdev),
-                &*bindings::dev_get_drvdata(dev).cast::<T::Data>(),
+                device::Device::<BoundInternal>::from_raw(dev)
+                    .drvdata_borrow::<T::Data>()
+                    .get_ref(),
             )
         }
     }

@@ -34,9 +34,9 @@
 //! disables a file as soon as its state is left or the device is reset or closed, and
 //! answers `vfio_log_ops` with an empty dirty log (see the "Migration" section).
 //!
-//! Using this module: the crate provides `crate::vfio_bindings`, the bindgen output of
-//! `vfio_bindings.mk`, and `crate::LocalModule` (the `module!` macro's), which owns the
-//! migration files' ops, and includes this file as a module.
+//! Using this module: a vendor crate includes `api/mod.rs` (which provides the bindings
+//! of `vfio_bindings.mk`); `crate::LocalModule` (the `module!` macro's) owns the
+//! migration files' ops.
 
 use core::marker::PhantomData;
 use core::mem::MaybeUninit;
@@ -69,7 +69,7 @@ use kernel::uaccess::UserSlice;
 use kernel::uaccess::UserSliceReader;
 use kernel::uaccess::UserSliceWriter;
 
-use crate::vfio_bindings as ffi;
+use super::bindings::vfio as ffi;
 
 // The region and interrupt indexes of `enum { VFIO_PCI_*_INDEX }`, which bindgen types `u32`.
 /// Region index of a PCI device's BAR 0 (BAR n is `BAR0 + n`).

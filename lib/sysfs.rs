@@ -5,12 +5,12 @@
 //!
 //! 7.3's kernel crate has no sysfs abstraction, so this file is that layer, as
 //! `rust/kernel/configfs.rs` is for configfs. Both modules compile it as their
-//! `crate::sysfs`: the core (`src/mdev_core.rs`) and a vendor module (the crate that
-//! includes `api/mdev.rs`), each with `#[path = "../lib/sysfs.rs"] mod sysfs;`. A 7.3
+//! `crate::sysfs`: the core (`src/mdev_core.rs`, `#[path = "../lib/sysfs.rs"] mod
+//! sysfs;`) and a vendor module (through `api/mod.rs`, imported at its root). A 7.3
 //! module cannot export Rust items to another one (Rust has no `EXPORT_SYMBOL`; see
 //! `src/Kbuild`), so the two share the source, as C modules share a header. A vendor
 //! uses only a part of it (only the core has kobject types), hence `expect(dead_code)`
-//! where a vendor crate includes it.
+//! in `api/mod.rs`.
 //!
 //! The pieces, after configfs.rs:
 //!

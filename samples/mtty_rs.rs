@@ -35,56 +35,12 @@ use kernel::prelude::*;
 use kernel::sync::aref::ARef;
 use kernel::sync::Arc;
 
-#[allow(
-    dead_code,
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    unreachable_pub,
-    missing_docs,
-    improper_ctypes,
-    clippy::all,
-    clippy::undocumented_unsafe_blocks
-)]
-mod mdev_bindings {
-    #[allow(unused_imports)]
-    use kernel::bindings::*;
-    use kernel::ffi;
-    use pin_init::MaybeZeroable;
-    include!("mdev_bindings_generated.rs");
-}
-
-#[allow(
-    dead_code,
-    non_camel_case_types,
-    non_upper_case_globals,
-    non_snake_case,
-    unreachable_pub,
-    missing_docs,
-    improper_ctypes,
-    clippy::all,
-    clippy::undocumented_unsafe_blocks,
-    clippy::cast_lossless,
-    clippy::ptr_as_ptr,
-    clippy::ref_as_ptr,
-    clippy::unnecessary_cast,
-    unsafe_op_in_unsafe_fn
-)]
-mod vfio_bindings {
-    #[allow(unused_imports)]
-    use kernel::bindings::*;
-    use kernel::ffi;
-    use pin_init::MaybeZeroable;
-    include!("vfio_bindings_generated.rs");
-}
-
-#[path = "../api/mdev.rs"]
-mod mdev;
-#[path = "../lib/sysfs.rs"]
-#[expect(dead_code)] // Only the vendor API's part of the framework is used here.
-mod sysfs;
-#[path = "../api/vfio.rs"]
-mod vfio;
+#[path = "../api/mod.rs"]
+mod api;
+// The vendor API: `sysfs` at the root too, where `sysfs_groups!` looks for it.
+use api::mdev;
+use api::sysfs;
+use api::vfio;
 
 mod device;
 mod migration;
@@ -109,8 +65,11 @@ module! {
     },
 }
 
-/// Ports per mdev, by type index.
-const PORTS_PER_TYPE: [u32; 2] = [1, 2];
+/// What the driver keeps about each of its types.
+struct MttyType {
+    /// The serial ports of each mdev of the type.
+    ports: u32,
+}
 
 /// The driver: the pool of ports.
 struct Mtty {
@@ -188,6 +147,7 @@ static UART: mdev::Attribute<Mtty> =
 
 #[vtable]
 impl mdev::Driver for Mtty {
+    type TypeInfo = MttyType;
     type Data = Registered;
 
     const NAME: &'static CStr = c"mtty_rs";
@@ -196,35 +156,38 @@ impl mdev::Driver for Mtty {
         name: c"vendor",
         attrs: [UART],
     }]);
-    const TYPES: &'static [mdev::TypeSpec] = &[
+    const TYPES: &'static [mdev::TypeSpec<MttyType>] = &[
         mdev::TypeSpec {
             sysfs_name: c"1",
             pretty_name: c"Single port serial",
+            info: MttyType { ports: 1 },
         },
         mdev::TypeSpec {
             sysfs_name: c"2",
             pretty_name: c"Dual port serial",
+            info: MttyType { ports: 2 },
         },
     ];
 
-    fn probe(&self, mdev: &mdev::Device<Core<'_>>, ty: usize) -> Result<Pin<KBox<Registered>>> {
-        let ports = *PORTS_PER_TYPE.get(ty).ok_or(EINVAL)?;
+    fn probe(
+        &self,
+        mdev: &mdev::Device<Core<'_>>,
+        ty: &MttyType,
+    ) -> impl PinInit<Registered, Error> {
         // The lease goes with the VFIO device: if registering fails, it is dropped
         // with the device's data, which gives the ports back.
-        let lease = self.pool.lease(ports)?;
-        let dev = vfio::register(mdev.as_ref(), MttyDevice::new(lease))?;
-        Ok(KBox::pin(dev, GFP_KERNEL)?)
+        let lease = self.pool.lease(ty.ports)?;
+        vfio::register(mdev.as_ref(), MttyDevice::new(lease))
     }
 
-    fn remove(&self, _mdev: &mdev::Device<Core<'_>>, _data: Pin<KBox<Registered>>) {
-        // The VFIO device is unregistered right after this, as the mdev is unbound: that
-        // waits until its users have closed it, asking them through the request
-        // interrupt meanwhile. Its ports go back to the pool when it is released.
-    }
+    // No `remove`: when the mdev is unbound, the API drops its `Registered`, then the
+    // VFIO device is unregistered, which waits until its users have closed it (asking
+    // them through the request interrupt meanwhile). Its ports go back to the pool
+    // when it is released.
 
-    fn get_available(&self, ty: usize) -> u32 {
-        let per = PORTS_PER_TYPE.get(ty).copied().unwrap_or(u32::MAX);
-        self.pool.available() / per
+    fn get_available(&self, ty: &MttyType) -> u32 {
+        // `checked_div`: a division that cannot panic (every type has ports).
+        self.pool.available().checked_div(ty.ports).unwrap_or(0)
     }
 }
 
