@@ -296,7 +296,8 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     }
     let last = *levels.last().unwrap_or(&0);
     let unload_live = o.unload_live.unwrap_or(last).min(last);
-    let cap = last + 1;
+    // One more for the cycles, and a few spare should a release come late.
+    let cap = last + 8;
     let file = kmod::path(v.file)?;
     let params = (v.params)(cap);
     let mdevs = Mdevs {
