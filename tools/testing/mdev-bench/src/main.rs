@@ -18,8 +18,12 @@
 //!   - fill from 0 to each level L of `--levels` in turn, each create timed
 //!     (`create_us`, per decade of live mdevs: the row's `live` is the decade's upper
 //!     bound); at each level, `slab_per_mdev` (growth of /proc/meminfo's Slab since
-//!     0 live, divided by L, bytes) and `cycle_us` / `cycle_median_us` (K cycles of
-//!     create + remove of one more mdev, the mean and the median of one cycle);
+//!     0 live, divided by L, bytes; `sunreclaim_per_mdev` the same of
+//!     `SUnreclaim`, without the dentries and inodes the kernel can drop;
+//!     `slab_objs_per_mdev` the same of the slab objects in use, from
+//!     /proc/slabinfo: active objects times object size) and `cycle_us` / `cycle_median_us` (K cycles of
+//!     create + remove of one more mdev after one untimed, the mean and the
+//!     median of one cycle);
 //!     `fill_rate` (creates per second from 0 to the last level);
 //!   - remove all, one by one, in the order of creation (`remove_us` per decade,
 //!     `remove_all_s`);
@@ -221,15 +225,37 @@ fn decade(n: u64) -> u64 {
     d
 }
 
-/// /proc/meminfo's `Slab:`, in bytes.
-fn slab() -> Result<u64, String> {
+/// /proc/meminfo's `Slab:` and `SUnreclaim:`, and [`slab_objects`], in bytes.
+fn slab() -> Result<[i64; 3], String> {
     let text = fs::read_to_string("/proc/meminfo").map_err(|e| format!("/proc/meminfo: {e}"))?;
-    text.lines()
-        .find_map(|l| l.strip_prefix("Slab:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|kb| kb * 1024)
-        .ok_or("no Slab: in /proc/meminfo".into())
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().strip_suffix("kB"))
+            .and_then(|v| v.trim().parse::<i64>().ok())
+            .map(|kb| kb * 1024)
+            .ok_or(format!("no {name} in /proc/meminfo"))
+    };
+    Ok([field("Slab:")?, field("SUnreclaim:")?, slab_objects()?])
+}
+
+/// The bytes of the slab objects in use: the sum over /proc/slabinfo's caches of
+/// active objects times object size. Unlike `Slab:`, it does not count the empty
+/// and partly empty slabs a cache keeps, which an earlier turn can leave behind.
+fn slab_objects() -> Result<i64, String> {
+    let text = fs::read_to_string("/proc/slabinfo").map_err(|e| format!("/proc/slabinfo: {e}"))?;
+    let mut sum = 0;
+    // Two header lines, then: name active_objs num_objs objsize ...
+    for l in text.lines().skip(2) {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let num = |i: usize| {
+            f.get(i)
+                .and_then(|v| v.parse::<i64>().ok())
+                .ok_or(format!("/proc/slabinfo: cannot read {l:?}"))
+        };
+        sum += num(1)? * num(3)?;
+    }
+    Ok(sum)
 }
 
 fn write(path: &Path, what: &str) -> Result<(), String> {
@@ -322,6 +348,9 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     }
 
     let result: Result<u64, String> = (|| {
+        // What the previous turn's teardown freed late (RCU callbacks, kobject
+        // releases) is not in the baseline when it has had time to go.
+        std::thread::sleep(Duration::from_secs(2));
         let slab0 = slab()?;
         let mut live: Vec<String> = Vec::new();
         let mut fill = Decades::default();
@@ -337,15 +366,20 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
                 live.push(uuid);
             }
             if level > 0 {
-                let grown = slab()?.saturating_sub(slab0);
-                row.emit(
-                    "slab_per_mdev",
-                    level,
-                    level,
-                    grown as f64 / level as f64,
-                    "B",
-                );
+                // Signed: at small counts the caches' own ups and downs can win.
+                let now = slab()?;
+                for (i, metric) in ["slab_per_mdev", "sunreclaim_per_mdev", "slab_objs_per_mdev"]
+                    .iter()
+                    .enumerate()
+                {
+                    let grown = (now[i] - slab0[i]) as f64;
+                    row.emit(metric, level, level, grown / level as f64, "B");
+                }
             }
+            // One cycle untimed first: the first create after a load or a fill
+            // also pays for what the caches have not warmed yet.
+            let uuid = mdevs.create()?;
+            Mdevs::remove(&uuid)?;
             let mut each = Vec::with_capacity(o.cycles as usize);
             for _ in 0..o.cycles {
                 let t = Instant::now();
