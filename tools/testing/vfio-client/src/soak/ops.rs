@@ -138,6 +138,25 @@ pub struct Hint {
     reserved_at: Option<Instant>,
 }
 
+impl Hint {
+    /// Its mdev was just created on parent `p`.
+    fn live(p: usize) -> Hint {
+        Hint {
+            live_on: Some(p),
+            ..Hint::default()
+        }
+    }
+
+    /// Its mdev went away at `t` (removed, or its parent unloaded): its release may
+    /// still be pending.
+    fn gone(t: Instant) -> Hint {
+        Hint {
+            reserved_at: Some(t),
+            ..Hint::default()
+        }
+    }
+}
+
 /// How long a UUID found awaiting its release is left alone by aimed creates: on
 /// the debug kernel a release comes seconds after the remove (DEBUG_KOBJECT_RELEASE),
 /// on the standard kernel at once.
@@ -225,11 +244,7 @@ impl Shared {
         // are no longer known to be live.
         if let Ok(mut hints) = self.hints.lock() {
             for h in hints.values_mut().filter(|h| h.live_on == Some(p)) {
-                *h = Hint {
-                    live_on: None,
-                    unbound: false,
-                    reserved_at: Some(t0),
-                };
+                *h = Hint::gone(t0);
             }
         }
         let r = sys::delete_module(def.module, libc::O_NONBLOCK);
@@ -385,13 +400,7 @@ impl Worker<'_> {
     fn learn(&self, kind: Kind, p: usize, uuid: &str, r: &OpResult) {
         let now = Instant::now();
         match (kind, r) {
-            (Kind::Create, Ok(None)) => self.sh.hint(uuid, |h| {
-                *h = Hint {
-                    live_on: Some(p),
-                    unbound: false,
-                    reserved_at: None,
-                }
-            }),
+            (Kind::Create, Ok(None)) => self.sh.hint(uuid, |h| *h = Hint::live(p)),
             (Kind::Unbind, Ok(None)) => self.sh.hint(uuid, |h| h.unbound = true),
             (Kind::Create, Ok(Some(Errno::EEXIST))) => self.sh.hint(uuid, |h| {
                 if h.live_on.is_none() {
@@ -399,13 +408,7 @@ impl Worker<'_> {
                 }
             }),
             (Kind::Remove, Ok(None)) | (Kind::Remove, Ok(Some(Errno::ENODEV))) => {
-                self.sh.hint(uuid, |h| {
-                    *h = Hint {
-                        live_on: None,
-                        unbound: false,
-                        reserved_at: Some(now),
-                    }
-                })
+                self.sh.hint(uuid, |h| *h = Hint::gone(now))
             }
             (Kind::Remove, Ok(Some(Errno::ENOENT))) => self.sh.hint(uuid, |h| h.live_on = None),
             _ => {}
