@@ -6,7 +6,8 @@
 #   gnuplot -e "vendors='mdev_test mtty_rs mtty'" bench-plot.gp
 #
 #   cycle.svg  cost of one create + remove against the mdevs already live, both
-#              cores, each vendor (log-log; 0 live drawn at 1)
+#              cores, each vendor (log-log; 0 live drawn at 1; one colour per
+#              vendor, the C core dashed with open points, the Rust core solid)
 #   unreg.svg  the vendor's unload (its parent's unregistration) against the mdevs
 #              live, both cores, each vendor (log-log; 0 live drawn at 1)
 if (!exists("vendors")) vendors = "mdev_test mtty_rs mtty"
@@ -21,14 +22,14 @@ set output "cycle.svg"
 set title "create + remove of one mdev (mean over the rounds)"
 set ylabel "microseconds per cycle"
 plot for [i=1:words(vendors)] sprintf("cycle-%s.dat", word(vendors, i)) \
-	using 1:2 with linespoints dashtype 2 title sprintf("C core, %s", word(vendors, i)), \
+	using 1:2 with linespoints linecolor i pointtype 6 dashtype 2 title sprintf("C core, %s", word(vendors, i)), \
      for [i=1:words(vendors)] sprintf("cycle-%s.dat", word(vendors, i)) \
-	using 1:3 with linespoints title sprintf("Rust core, %s", word(vendors, i))
+	using 1:3 with linespoints linecolor i pointtype 7 title sprintf("Rust core, %s", word(vendors, i))
 
 set output "unreg.svg"
 set title "vendor unload (parent unregistration) with N mdevs live"
 set ylabel "milliseconds"
 plot for [i=1:words(vendors)] sprintf("unreg-%s.dat", word(vendors, i)) \
-	using 1:2 with linespoints dashtype 2 title sprintf("C core, %s", word(vendors, i)), \
+	using 1:2 with linespoints linecolor i pointtype 6 dashtype 2 title sprintf("C core, %s", word(vendors, i)), \
      for [i=1:words(vendors)] sprintf("unreg-%s.dat", word(vendors, i)) \
-	using 1:3 with linespoints title sprintf("Rust core, %s", word(vendors, i))
+	using 1:3 with linespoints linecolor i pointtype 7 title sprintf("Rust core, %s", word(vendors, i))

@@ -17,7 +17,8 @@ from collections import defaultdict
 
 METRICS = ["cycle_us", "cycle_median_us", "create_us", "fill_rate", "remove_us",
            "remove_all_s", "unreg_ms", "slab_per_mdev", "sunreclaim_per_mdev",
-           "slab_objs_per_mdev"]
+           "slab_objs_per_mdev", "par_cycles_per_s_t1", "par_cycles_per_s_t2",
+           "par_cycles_per_s_t4", "par2p_cycles_per_s_t2", "par2p_cycles_per_s_t4"]
 
 
 def main(d):
@@ -64,13 +65,13 @@ def main(d):
 
     fmt = lambda v, p=".4g": "-" if v is None else format(v, p)
     lines = []
-    head = f"{'vendor':<10} {'metric':<19} {'live':>7} {'C':>10} {'Rust':>10} {'unit':<6} " \
+    head = f"{'vendor':<10} {'metric':<22} {'live':>7} {'C':>10} {'Rust':>10} {'unit':<6} " \
            f"{'Rust/C':>7} {'range':>13} {'n':>2}"
     lines.append(head)
     lines.append("-" * len(head))
     for s in summary:
         rng = "-" if s["ratio"] is None else f"{s['ratio_min']:.2f}..{s['ratio_max']:.2f}"
-        lines.append(f"{s['vendor']:<10} {s['metric']:<19} {s['live']:>7} "
+        lines.append(f"{s['vendor']:<10} {s['metric']:<22} {s['live']:>7} "
                      f"{fmt(s['c_mean']):>10} {fmt(s['rust_mean']):>10} {s['unit']:<6} "
                      f"{fmt(s['ratio'], '.3f'):>7} {rng:>13} {s['rounds']:>2}")
     text = "\n".join(lines) + "\n"

@@ -5,7 +5,8 @@
 //! cores and the vendors itself.
 //!
 //!   mdev-bench [--smoke] [--rounds R] [--cores c,rust] [--vendors V,...]
-//!              [--levels L,...] [--cycles K] [--unload-live N] [--no-remove-all]
+//!              [--levels L,...] [--cycles K] [--threads T,...] [--unload-live N]
+//!              [--no-remove-all]
 //!
 //! Round r runs the cores in the order c, rust when r is odd and rust, c when it is
 //! even (c, rust, rust, c, c, rust, ...), so that each core runs as often first as
@@ -27,6 +28,13 @@
 //!     `fill_rate` (creates per second from 0 to the last level);
 //!   - remove all, one by one, in the order of creation (`remove_us` per decade,
 //!     `remove_all_s`);
+//!   - concurrency, with no mdev live: for each T of `--threads`, T threads each
+//!     make K cycles of create + remove on the vendor's parent at once
+//!     (`par_cycles_per_s_tT`: cycles of all threads per second of wall time);
+//!     and, for a vendor other than `mdev_test`, the same with the test vendor
+//!     loaded too and the threads split between the two parents, half on each
+//!     (`par2p_cycles_per_s_tT`, T of 2 or more): whether creates on different
+//!     parents wait for each other. Not with `--no-remove-all`;
 //!   - fill again to `--unload-live` (default the last level) and unload the vendor:
 //!     `unreg_ms` at that many live.
 //!
@@ -124,6 +132,7 @@ struct Options {
     vendors: Vec<&'static Vendor>,
     levels: Vec<u64>,
     cycles: u32,
+    threads: Vec<u32>,
     unload_live: Option<u64>,
     remove_all: bool,
 }
@@ -143,6 +152,7 @@ fn parse_args() -> Result<Options, String> {
         vendors: VENDORS.iter().collect(),
         levels: vec![0, 100, 1000, 10000, 65536],
         cycles: 100,
+        threads: vec![1, 2, 4],
         unload_live: None,
         remove_all: true,
     };
@@ -154,9 +164,11 @@ fn parse_args() -> Result<Options, String> {
                 o.rounds = 1;
                 o.levels = vec![0, 10, 100];
                 o.cycles = 20;
+                o.threads = vec![1, 2];
             }
             "--rounds" => o.rounds = number(&val()?)?,
             "--cycles" => o.cycles = number(&val()?)?,
+            "--threads" => o.threads = list(&val()?, number)?,
             "--levels" => o.levels = list(&val()?, number)?,
             "--unload-live" => o.unload_live = Some(number(&val()?)?),
             "--no-remove-all" => o.remove_all = false,
@@ -190,6 +202,9 @@ fn parse_args() -> Result<Options, String> {
     }
     if o.cycles == 0 {
         return Err("--cycles must be at least 1".into());
+    }
+    if o.threads.contains(&0) {
+        return Err("--threads: a thread count must be at least 1".into());
     }
     Ok(o)
 }
@@ -265,6 +280,7 @@ fn write(path: &Path, what: &str) -> Result<(), String> {
 static UUIDS: UuidSource = UuidSource::new("b3c4e5f6-0000-4000-8000-", 0);
 
 /// The mdevs of one vendor's turn.
+#[derive(Clone)]
 struct Mdevs {
     create: PathBuf,
 }
@@ -307,6 +323,87 @@ impl Decades {
             row.emit(metric, k, n, micros(d) / n as f64, "us");
         }
     }
+}
+
+/// T threads, each making `cycles` cycles of create + remove at once, thread i on
+/// `parents[i % parents.len()]`: cycles of all threads per second of wall time.
+fn parallel_cycles(parents: &[Mdevs], threads: u32, cycles: u32) -> Result<f64, String> {
+    let start = std::sync::Barrier::new(threads as usize + 1);
+    std::thread::scope(|s| -> Result<f64, String> {
+        let workers: Vec<_> = (0..threads as usize)
+            .map(|i| {
+                let m = parents[i % parents.len()].clone();
+                let start = &start;
+                s.spawn(move || -> Result<(), String> {
+                    start.wait();
+                    for _ in 0..cycles {
+                        let uuid = m.create()?;
+                        Mdevs::remove(&uuid)?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        start.wait();
+        let t = Instant::now();
+        for w in workers {
+            w.join()
+                .map_err(|_| "a benchmark thread panicked".to_string())??;
+        }
+        Ok(f64::from(threads) * f64::from(cycles) / t.elapsed().as_secs_f64())
+    })
+}
+
+/// The concurrency figures of one vendor's turn (its parent with no mdev live).
+fn concurrency(o: &Options, row: &Row<'_>, v: &Vendor, mdevs: &Mdevs) -> Result<(), String> {
+    for &t in &o.threads {
+        let rate = parallel_cycles(std::slice::from_ref(mdevs), t, o.cycles)?;
+        row.emit(
+            &format!("par_cycles_per_s_t{t}"),
+            0,
+            t.into(),
+            rate,
+            "per_s",
+        );
+        Reporter::diag(&format!(
+            "{} {} {t} thread(s) on one parent: {rate:.1} cycles/s",
+            row.core, row.vendor
+        ));
+    }
+    let Some(test) = VENDORS.iter().find(|w| w.id == "mdev_test") else {
+        return Ok(());
+    };
+    if v.id == test.id || !o.threads.iter().any(|&t| t >= 2) {
+        return Ok(());
+    }
+    if kmod::loaded(test.module) {
+        return Err(format!("{} is loaded already", test.module));
+    }
+    let cap = u64::from(*o.threads.iter().max().unwrap_or(&1)) + 8;
+    kmod::load(&kmod::path(test.file)?, &(test.params)(cap))?;
+    let other = Mdevs {
+        create: Path::new(test.type_dir).join("create"),
+    };
+    let result = (|| -> Result<(), String> {
+        for &t in o.threads.iter().filter(|&&t| t >= 2) {
+            let rate = parallel_cycles(&[mdevs.clone(), other.clone()], t, o.cycles)?;
+            row.emit(
+                &format!("par2p_cycles_per_s_t{t}"),
+                0,
+                t.into(),
+                rate,
+                "per_s",
+            );
+            Reporter::diag(&format!(
+                "{} {} {t} threads on two parents ({} and {}): {rate:.1} cycles/s",
+                row.core, row.vendor, v.id, test.id
+            ));
+        }
+        Ok(())
+    })();
+    let unloaded = kmod::unload(test.module);
+    result?;
+    unloaded
 }
 
 /// One vendor's turn on the loaded core.
@@ -425,6 +522,9 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
                 row.core, row.vendor
             ));
             live.clear();
+        }
+        if live.is_empty() {
+            concurrency(o, row, v, &mdevs)?;
         }
         while (live.len() as u64) < unload_live {
             live.push(mdevs.create()?);
