@@ -20,8 +20,8 @@
 # kernel the modules are built for (rust/Makefile's variables are not visible to an
 # external module's Kbuild).
 
-ifndef mdev_bindgen_c_flags_done
-mdev_bindgen_c_flags_done := 1
+ifndef mdev_bindgen_mk_included
+mdev_bindgen_mk_included := 1
 ifdef CONFIG_CC_IS_CLANG
 mdev_bindgen_c_flags = $(c_flags)
 else

@@ -94,7 +94,8 @@ pub(crate) struct TypeSpec<I: 'static> {
 /// allocate what needs a bound parent device (a VFIO device, see `vfio.rs`).
 ///
 /// The driver's per-mdev data is never reachable from a `Device` alone: it is given to
-/// the callbacks that run while the mdev is bound, and taken back in `remove`.
+/// the callbacks that run while the mdev is bound, and dropped by the API right after
+/// `remove`.
 ///
 /// # Invariants
 ///
@@ -159,14 +160,16 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     const MAX_INSTANCES: u32 = 0;
     /// Per-mdev vendor attribute groups, built by `sysfs::sysfs_groups!` from
     /// [`Attribute`]s. Their files exist only while the mdev is bound: created after
-    /// `probe`, removed (waiting for the stores in flight) before `remove`.
+    /// `probe`, removed (waiting for the shows and stores in flight) before `remove`.
     const ATTRIBUTE_GROUPS: Groups<Self> = sysfs::Groups::NONE;
 
     /// A new mdev of the type whose [`TypeSpec::info`] is `info` is being created:
     /// returns the initialiser of its data, which the API allocates (pinned) and keeps
     /// as the mdev's driver data. Called with the parent's gate held for reading and the
-    /// mdev's device lock held, from the create only (an mdev is never bound again). An
-    /// error, of `probe` or of the initialiser, fails the create.
+    /// mdev's device lock held, from the create only (an mdev is not bound again once
+    /// unbound; a kernel with `CONFIG_DEBUG_TEST_DRIVER_REMOVE` calls `probe`, `remove`
+    /// and `probe` again within the create). An error, of `probe` or of the
+    /// initialiser, fails the create.
     fn probe(
         &self,
         mdev: &Device<Core<'_>>,
@@ -208,15 +211,18 @@ struct Type<I: 'static> {
 /// # Invariants
 ///
 /// Once registered, `driver`, `parent` and `types` are registered with the core, and
-/// `type_ptrs[i]` points to `_types[i].mtype` (`_types` is never reallocated). Once
-/// `dev_initialized`, `dev` is a device whose release completes `dev_released`; the
-/// allocation is not freed before that.
+/// `type_ptrs[i]` points to `types[i].mtype` (`types` is never reallocated). Once its
+/// `device_initialize()` ran, `dev` is a device whose release completes
+/// `dev_released`; the allocation is not freed before that. Once the parent is
+/// registered, the core's callbacks share it (`&Inner<T>`): nothing in it is written
+/// any more (what `Registration` has done is kept in `Registration`, not here).
 #[pin_data]
 struct Inner<T: Driver> {
     driver: Opaque<ffi::mdev_driver>,
     parent: Opaque<ffi::mdev_parent>,
-    /// The storage `type_ptrs` points into, read through those pointers.
-    _types: KVec<Type<T::TypeInfo>>,
+    /// The storage `type_ptrs` points into, read through those pointers
+    /// (`container_of`, in `type_of`).
+    types: KVec<Type<T::TypeInfo>>,
     type_ptrs: KVec<*mut ffi::mdev_type>,
     class: *mut bindings::class,
     /// The parent device, a class device of `class` named after the driver.
@@ -225,10 +231,6 @@ struct Inner<T: Driver> {
     /// Completed by the parent device's release: the last user of this memory.
     #[pin]
     dev_released: Completion,
-    dev_initialized: bool,
-    dev_added: bool,
-    driver_registered: bool,
-    parent_registered: bool,
     data: T,
 }
 
@@ -247,15 +249,32 @@ unsafe extern "C" fn parent_device_release<T: Driver>(dev: *mut bindings::device
     inner.dev_released.complete_all();
 }
 
+/// What [`Registration::register`] has done, for the drop to undo exactly that.
+#[derive(Default)]
+struct Done {
+    driver_registered: bool,
+    dev_initialized: bool,
+    dev_added: bool,
+    parent_registered: bool,
+}
+
 /// A registered vendor driver with its parent and types; unregistered when dropped.
+///
+/// # Invariants
+///
+/// `inner` is a pinned `KBox<Inner<T>>` allocation that this registration owns
+/// (freed only by its drop, after the parent device's release if `done` says the
+/// device was initialised); `done` records what of the registration was done.
 pub(crate) struct Registration<T: Driver> {
     inner: NonNull<Inner<T>>,
+    done: Done,
     // Registered: `inner` must stay where it is.
     _pin: PhantomData<Pin<KBox<Inner<T>>>>,
 }
 
-// SAFETY: The registration only hands out `&T` (which is `Sync`) and unregisters on
-// drop, which may happen on any thread.
+// SAFETY: The registration hands out nothing; the core's callbacks share its `Inner`
+// (`&T`, which is `Sync`, and C structs they do not write) from any thread, and the
+// drop, which may run on any thread, unregisters before it frees.
 unsafe impl<T: Driver> Send for Registration<T> {}
 // SAFETY: As above.
 unsafe impl<T: Driver> Sync for Registration<T> {}
@@ -269,7 +288,7 @@ unsafe impl<T: Driver> Sync for Registration<T> {}
 unsafe fn type_of<'a, T: Driver>(
     mtype: *mut ffi::mdev_type,
 ) -> (&'a Inner<T>, &'a Type<T::TypeInfo>) {
-    // SAFETY: `mtype` is the `mtype` of a `Type` in `Inner<T>::_types`, and its parent
+    // SAFETY: `mtype` is the `mtype` of a `Type` in `Inner<T>::types`, and its parent
     // is that `Inner<T>`'s `parent`, both alive for `'a` (caller).
     unsafe {
         let parent = (*mtype).parent;
@@ -289,8 +308,12 @@ unsafe fn type_of<'a, T: Driver>(
 /// Called by the core for a new mdev of one of a `Registration<T>`'s types, with its
 /// device lock held.
 unsafe extern "C" fn probe_callback<T: Driver>(mdev: *mut ffi::mdev_device) -> kernel::ffi::c_int {
-    // SAFETY: The mdev is alive, being bound with its device lock held, and its type is
-    // one of ours, during probe (caller).
+    // SAFETY: The mdev is alive, being bound with its device lock held (caller). Its
+    // type is one of ours: `mdev_match()` matches no device, so an mdev is bound only
+    // by its core's `device_driver_attach(parent->mdev_driver)`, and `Inner<T>::driver`
+    // (private) is registered as a parent's driver only by `register`, with this
+    // `Inner<T>`'s own parent and types (both cores: mdev_core.c's mdev_device_create,
+    // src/device.rs).
     let ((inner, ty), dev) = unsafe {
         (
             type_of::<T>((*mdev).type_),
@@ -317,19 +340,26 @@ unsafe extern "C" fn remove_callback<T: Driver>(mdev: *mut ffi::mdev_device) {
             Device::<CoreInternal<'_>>::from_raw(mdev),
         )
     };
-    // SAFETY: Only a bound mdev is removed, so `probe_callback` set its driver data, a
-    // `Pin<KBox<T::Data>>`, which is taken back once, here. Nothing else borrows it any
-    // more: the driver core removed the vendor attributes' files, waiting for their
-    // calls, before this. As `Device::drvdata_obtain()` (crate-private in the kernel
-    // crate) does.
+    // SAFETY: The mdev is bound, with its device lock held (caller).
+    let data = unsafe { bindings::dev_get_drvdata(dev.dev()) };
+    // Only a bound mdev is removed, and `probe_callback` set the driver data of every
+    // mdev it bound; NULL would be a core's bug: then there is nothing to give back.
+    if kernel::warn_on!(data.is_null()) {
+        return;
+    }
+    // SAFETY: `data` is the driver data `probe_callback` set, a `Pin<KBox<T::Data>>`,
+    // taken back once, here. Nothing else borrows it any more: the driver core removed
+    // the vendor attributes' files, waiting for their calls, before this. As
+    // `Device::drvdata_obtain()` (crate-private in the kernel crate) does.
     let data = unsafe {
-        let data = bindings::dev_get_drvdata(dev.dev());
         bindings::dev_set_drvdata(dev.dev(), core::ptr::null_mut());
         Pin::<KBox<T::Data>>::from_foreign(data)
     };
     inner.data.remove(dev, data.as_ref());
     // Dropped after `remove`, before the driver core releases the mdev's devres (the
-    // VFIO registration of `vfio.rs`), as the kernel's buses drop theirs.
+    // VFIO registration of `vfio.rs`): the order of 7.3's buses, which drop theirs in
+    // `post_unbind_rust` (rust/kernel/driver.rs). Here in `remove`, which comes to the
+    // same because `probe_callback` cannot fail once it has set the driver data.
     drop(data);
 }
 
@@ -376,26 +406,23 @@ impl<T: Driver> Registration<T> {
             pin_init!(Inner {
                 driver: Opaque::zeroed(),
                 parent: Opaque::zeroed(),
-                _types: types,
+                types,
                 type_ptrs,
                 class: core::ptr::null_mut(),
                 dev: Opaque::zeroed(),
                 dev_released <- Completion::new(),
-                dev_initialized: false,
-                dev_added: false,
-                driver_registered: false,
-                parent_registered: false,
                 data,
             }),
             GFP_KERNEL,
         )?;
         // SAFETY: The allocation is only ever used pinned: `Registration` keeps it at
         // this address until its drop frees it.
-        let inner = KBox::into_raw(unsafe { Pin::into_inner_unchecked(inner) });
-        let inner = NonNull::new(inner).ok_or(ENOMEM)?;
+        let inner = NonNull::from(KBox::leak(unsafe { Pin::into_inner_unchecked(inner) }));
+        // INVARIANT: `inner` is the pinned allocation, ours; nothing is done yet.
         // From here on, `Registration`'s drop undoes what was done, whatever it was.
-        let reg = Registration {
+        let mut reg = Registration {
             inner,
+            done: Done::default(),
             _pin: PhantomData,
         };
         // SAFETY: `inner` is ours and not shared until registered.
@@ -406,7 +433,7 @@ impl<T: Driver> Registration<T> {
     /// # Safety
     ///
     /// Called once, from `new`, before anything else knows the registration.
-    unsafe fn register(&self, module: &'static ThisModule) -> Result {
+    unsafe fn register(&mut self, module: &'static ThisModule) -> Result {
         let inner = self.inner.as_ptr();
         // SAFETY: `inner` is valid and ours (caller); each step is undone by `drop`,
         // which checks what was done.
@@ -423,21 +450,21 @@ impl<T: Driver> Registration<T> {
             (*drv).driver.dev_groups = T::ATTRIBUTE_GROUPS.as_raw();
             (*drv).driver.owner = module.as_ptr();
             to_result(ffi::mdev_register_driver(drv))?;
-            (*inner).driver_registered = true;
+            self.done.driver_registered = true;
 
             (*inner).class = from_err_ptr(bindings::class_create(T::NAME.as_char_ptr()))?;
             let dev = (*inner).dev.get();
             bindings::device_initialize(dev);
             (*dev).class = (*inner).class;
             (*dev).release = Some(parent_device_release::<T>);
-            (*inner).dev_initialized = true;
+            self.done.dev_initialized = true;
             to_result(bindings::dev_set_name(
                 dev,
                 c"%s".as_char_ptr(),
                 T::NAME.as_char_ptr(),
             ))?;
             to_result(bindings::device_add(dev))?;
-            (*inner).dev_added = true;
+            self.done.dev_added = true;
             // CAST: At most a handful of types.
             let nr = (*inner).type_ptrs.len() as u32;
             to_result(ffi::mdev_register_parent(
@@ -447,7 +474,7 @@ impl<T: Driver> Registration<T> {
                 (*inner).type_ptrs.as_mut_ptr(),
                 nr,
             ))?;
-            (*inner).parent_registered = true;
+            self.done.parent_registered = true;
         }
         Ok(())
     }
@@ -459,14 +486,14 @@ impl<T: Driver> Drop for Registration<T> {
         // SAFETY: `inner` is ours; each step is undone only if it was done, in the
         // reverse order of `register`.
         unsafe {
-            if (*inner).parent_registered {
+            if self.done.parent_registered {
                 // Removes every mdev, waiting for creates and removes in flight.
                 ffi::mdev_unregister_parent((*inner).parent.get());
             }
-            if (*inner).dev_added {
+            if self.done.dev_added {
                 bindings::device_del((*inner).dev.get());
             }
-            if (*inner).dev_initialized {
+            if self.done.dev_initialized {
                 // Pairs with device_initialize(). The types' kobjects and the mdevs may
                 // still hold references (the C core does not wait for their release):
                 // the memory is freed only once the device's release ran.
@@ -476,7 +503,7 @@ impl<T: Driver> Drop for Registration<T> {
             if !(*inner).class.is_null() {
                 bindings::class_destroy((*inner).class);
             }
-            if (*inner).driver_registered {
+            if self.done.driver_registered {
                 ffi::mdev_unregister_driver((*inner).driver.get());
             }
             drop(KBox::from_raw(inner));

@@ -30,6 +30,9 @@
 //! $(obj)/mtty_rs.o: $(mdev_api_generated)
 //! ```
 //!
+//! The vendor is built from inside this repository: `api/vendor.mk` and the bindings'
+//! makefiles it includes are found through `$(srcroot)`.
+//!
 //! `api/vfio.rs` also uses `crate::LocalModule`, which the `module!` macro defines.
 
 pub(crate) mod mdev;
