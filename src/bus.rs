@@ -24,7 +24,10 @@
 //! device lock in `device_del()` first, and so waits for an unbind's `remove` to
 //! return, and then finds the mdev unbound. See `Documentation/design.rst`, "Unbind".
 
+use core::ptr::NonNull;
+
 use kernel::bindings;
+use kernel::device::Device;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
@@ -167,5 +170,56 @@ impl Drop for CompatClass {
         let cls = COMPAT_CLASS.xchg(core::ptr::null_mut(), Full);
         // SAFETY: Registered in `new`; no parent is left (as for the bus).
         unsafe { bindings::class_compat_unregister(cls) };
+    }
+}
+
+/// The link `/sys/class/mdev_bus/<parent>` of a registered parent
+/// (`class_compat_create_link()`), removed when dropped.
+///
+/// # Invariants
+///
+/// The link of the device `self.0` exists; the device stays live until the link is
+/// removed. The compat class is registered while a parent is (the module's init and
+/// exit order).
+pub(crate) struct CompatLink(NonNull<bindings::device>);
+
+impl CompatLink {
+    /// Makes the link of `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` stays live until the link is dropped (a parent device outlives its
+    /// registration: the header's contract).
+    pub(crate) unsafe fn create(dev: &Device) -> Result<Self> {
+        // SAFETY: The class is registered; `dev` is live.
+        kernel::error::to_result(unsafe {
+            bindings::class_compat_create_link(compat_class(), crate::kobject::device_raw(dev))
+        })?;
+        // INVARIANT: Made just now; `dev` outlives it (caller).
+        Ok(CompatLink(NonNull::from(dev).cast()))
+    }
+
+    /// Gives up the ownership; the parent's unregistration takes it back with
+    /// [`CompatLink::from_raw`].
+    pub(crate) fn into_raw(self) {
+        core::mem::forget(self);
+    }
+
+    /// Takes back the link of `dev` given up by [`CompatLink::into_raw`].
+    ///
+    /// # Safety
+    ///
+    /// The link of `dev` was made by [`CompatLink::create`] and given up, and is not
+    /// owned by another value; `dev` stays live until the result is dropped.
+    pub(crate) unsafe fn from_raw(dev: &Device) -> Self {
+        // INVARIANT: The caller's.
+        CompatLink(NonNull::from(dev).cast())
+    }
+}
+
+impl Drop for CompatLink {
+    fn drop(&mut self) {
+        // SAFETY: The link exists and the device is live (type invariant).
+        unsafe { bindings::class_compat_remove_link(compat_class(), self.0.as_ptr()) };
     }
 }

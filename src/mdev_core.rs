@@ -42,6 +42,7 @@ mod driver;
 mod exports;
 mod ffi;
 mod gate;
+mod kobject;
 mod kstrto;
 mod parent;
 mod registry;

@@ -15,25 +15,30 @@
 //! the creates and removes in flight, and holds it while it removes every child.
 
 use core::fmt::Write;
+use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::device::Device;
-use kernel::ffi::c_char;
 use kernel::ffi::c_int;
 use kernel::ffi::c_uint;
 use kernel::prelude::*;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::static_lock_class;
+use kernel::sync::aref::ARef;
 use kernel::types::Opaque;
 
-use crate::bus;
+use crate::bus::CompatLink;
 use crate::device;
 use crate::driver::VendorDriver;
 use crate::ffi;
 use crate::gate::Closed;
 use crate::gate::Entered;
 use crate::gate::Gate;
+use crate::kobject;
+use crate::kobject::Kobject;
+use crate::kobject::KobjectDir;
+use crate::kobject::Kset;
 use crate::sysfs::sysfs_groups;
 use crate::sysfs::KobjAttribute;
 use crate::sysfs::KobjType;
@@ -73,6 +78,27 @@ impl Parent {
     pub(crate) fn dev(&self) -> *mut bindings::device {
         // SAFETY: Registered, so `dev` is set and not changed (type invariant).
         unsafe { (*self.raw()).dev }
+    }
+
+    /// The parent device, live while the parent is registered.
+    pub(crate) fn device(&self) -> &Device {
+        // SAFETY: `dev` outlives the registration (the header's contract), so its
+        // reference count is not zero while `self` is borrowed.
+        unsafe { Device::from_raw(self.dev()) }
+    }
+
+    /// `dev_driver_string()` of the parent device: its driver's name, else its bus's,
+    /// else its class's.
+    fn driver_string(&self) -> &CStr {
+        // SAFETY: The device is live; the string lives as long as its driver, bus or
+        // class, which outlive the registration.
+        unsafe { CStr::from_char_ptr(bindings::dev_driver_string(self.dev())) }
+    }
+
+    /// The kset of the types (`mdev_supported_types`).
+    fn kset(&self) -> *mut bindings::kset {
+        // SAFETY: Set by `register` and not changed (type invariant).
+        unsafe { (*self.raw()).mdev_types_kset }
     }
 
     /// The gate between create/remove and unregistration (`unreg_sem`).
@@ -281,8 +307,9 @@ unsafe extern "C" fn mdev_type_release(kobj: *mut bindings::kobject) {
         let parent = (*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent;
         (parent, (*parent).dev)
     };
-    // SAFETY: Pairs with the get_device() in `add_type`.
-    unsafe { bindings::put_device(parent_dev) };
+    // SAFETY: Pairs with the `ARef::into_raw()` in `add_type`: that reference is given
+    // back here. A parent's `dev` is not null (the header's contract).
+    drop(unsafe { ARef::<Device>::from_raw(NonNull::new_unchecked(parent_dev).cast()) });
     // Pairs with the teardown::track() in `add_type`. The vendor may free the type and
     // the parent as soon as this returns: nothing of them is touched after it.
     crate::teardown::released(parent);
@@ -301,125 +328,130 @@ pub(crate) fn type_dir_name(driver: &CStr, sysfs_name: &CStr) -> Result<KVec<u8>
     Ok(name)
 }
 
-/// Adds the kobject and `devices` directory of `t` under `kset`.
+/// Adds the type `t` of the parent `p` to `kset`: its kobject, with the type's
+/// attributes, and its `devices` directory. Both are left registered, in the vendor's
+/// `struct mdev_type`, until [`remove_types`].
 ///
 /// # Safety
 ///
-/// `t` must point to a vendor type not in use; `parent` must be being registered.
-unsafe fn add_type(
-    parent: *mut ffi::mdev_parent,
-    kset: *mut bindings::kset,
-    t: *mut ffi::mdev_type,
-) -> Result {
-    // SAFETY: `t` and `parent` are valid (caller). `MDEV_TYPE_KTYPE.as_raw()`: the
-    // kobject initialised with it is `(*t).kobj`, the field at `KOBJ_OFFSET` of the
-    // `MdevType` `t`, alive until `remove_type`'s `kobject_del()` (the vendor frees it
-    // only after unregistration); no attributes but the ktype's are added to it (the
-    // `devices` kobject and the links are other objects); its `parent`, which
-    // `is_visible` reads, is set before `kobject_init_and_add()`.
+/// `t` points to a vendor type of `p`, not in use (never added, or its release ran).
+unsafe fn add_type(p: &Parent, kset: &Kset, t: *mut ffi::mdev_type) -> Result {
+    // SAFETY: A valid type (caller); the vendor sets `sysfs_name` (required) to a
+    // NUL-terminated string that outlives the type.
+    let sysfs_name = unsafe { CStr::from_char_ptr((*t).sysfs_name) };
+    let name = type_dir_name(p.driver_string(), sysfs_name)?;
+    // SAFETY: The name ends with its NUL and has no other (a C string's bytes).
+    let name = unsafe { CStr::from_bytes_with_nul_unchecked(&name) };
+    // SAFETY: The type is not in use (caller): nothing else reads these fields.
     unsafe {
-        // A type may be registered again (after a failed registration, or after its
-        // parent's unregistration): its kobject from then is dead, since both waited
-        // for its release, but still holds the freed name and the initialised state.
-        // Start from a clean kobject, as the header's zero-initialised types do.
-        core::ptr::write_bytes(&raw mut (*t).kobj, 0, 1);
         (*t).devices_kobj = core::ptr::null_mut();
-        (*t).kobj.kset = kset;
-        (*t).parent = parent;
-        // Pairs with the put_device() in `mdev_type_release`.
-        bindings::get_device((*parent).dev);
-        // The kobject is initialised below on every path, and its release, whenever
-        // it runs, is waited for by unregistration. Pairs with the
-        // teardown::released() in `mdev_type_release`.
-        crate::teardown::track(parent);
-        let name = type_dir_name(
-            CStr::from_char_ptr(bindings::dev_driver_string((*parent).dev)),
-            CStr::from_char_ptr((*t).sysfs_name),
-        );
-        let ret = match &name {
-            Ok(name) => bindings::kobject_init_and_add(
-                &raw mut (*t).kobj,
-                MDEV_TYPE_KTYPE.as_raw(),
-                core::ptr::null_mut(),
-                c"%s".as_char_ptr(),
-                name.as_ptr(),
-            ),
-            Err(e) => {
-                // The kobject must still be initialised for the put below.
-                bindings::kobject_init(&raw mut (*t).kobj, MDEV_TYPE_KTYPE.as_raw());
-                e.to_errno()
-            }
-        };
-        if ret != 0 {
-            // kobject_init_and_add() holds a reference even when it fails.
-            bindings::kobject_put(&raw mut (*t).kobj);
-            return Err(Error::from_errno(ret));
-        }
-        (*t).devices_kobj =
-            bindings::kobject_create_and_add(c"devices".as_char_ptr(), &raw mut (*t).kobj);
-        if (*t).devices_kobj.is_null() {
-            bindings::kobject_del(&raw mut (*t).kobj);
-            bindings::kobject_put(&raw mut (*t).kobj);
-            return Err(ENOMEM);
-        }
+        (*t).parent = p.raw();
     }
+    // A reference to the parent device for the type's kobject. Pairs with the
+    // `ARef::from_raw()` in `mdev_type_release`.
+    let _ = ARef::into_raw(ARef::<Device>::from(p.device()));
+    // The kobject is initialised below on every path, and its release, whenever it
+    // runs, is waited for by unregistration. Pairs with the teardown::released() in
+    // `mdev_type_release`.
+    crate::teardown::track(p.raw());
+    // SAFETY: `t` is a type not in use (caller), valid until its release, which the
+    // parent's unregistration (or rollback) waits for; `MDEV_TYPE_KTYPE` is only used
+    // here, so its kobjects are the `kobj` of `MdevType`s; their `parent`, which
+    // `is_visible` reads, is set; no attribute but the ktype's is added to them (the
+    // `devices` directory and the links are other kobjects).
+    let kobj = unsafe {
+        Kobject::init_and_add(
+            NonNull::new_unchecked(t).cast::<MdevType>(),
+            &MDEV_TYPE_KTYPE,
+            kset,
+            name,
+        )
+    }?;
+    // On failure `kobj` is dropped: deleted and put, as the C core does.
+    let devices = KobjectDir::create_and_add(c"devices", &kobj)?;
+    // SAFETY: Not in use yet (caller); read by `MdevType::devices_kobj` and by
+    // `remove_types`, which takes the ownership back.
+    unsafe { (*t).devices_kobj = devices.into_raw() };
+    // Taken back by `remove_types`.
+    let _ = kobj.into_raw();
     Ok(())
 }
 
-/// Removes what `add_type` added.
+/// Removes the first `added` types of `p`, in the order they were added: for each, its
+/// `devices` directory, then its kobject (`kobject_del()` drains its attributes).
 ///
 /// # Safety
 ///
-/// `t` must have been added by `add_type` and not removed since.
-unsafe fn remove_type(t: *mut ffi::mdev_type) {
-    // SAFETY: Added by `add_type` (caller).
-    unsafe {
-        bindings::kobject_put((*t).devices_kobj);
-        bindings::kobject_del(&raw mut (*t).kobj);
-        bindings::kobject_put(&raw mut (*t).kobj);
+/// The types `0..added` of `p` were added by [`add_type`] and not removed since.
+unsafe fn remove_types(p: &Parent, added: usize) {
+    for &t in p.types().iter().take(added) {
+        // SAFETY: Added by `add_type` (caller), which gave up the ownership of both.
+        unsafe {
+            drop(KobjectDir::from_raw((*t).devices_kobj));
+            drop(Kobject::from_raw(NonNull::new_unchecked(t).cast::<MdevType>()));
+        }
     }
 }
 
-/// Sends a `KOBJ_CHANGE` uevent with `MDEV_STATE=<state>` on the parent device.
-///
-/// # Safety
-///
-/// `dev` must be a live device.
-unsafe fn notify(dev: *mut bindings::device, state: &'static CStr) {
-    let mut envp: [*mut c_char; 2] = [state.as_char_ptr().cast_mut(), core::ptr::null_mut()];
-    // SAFETY: `dev` is live (caller); `envp` is NULL-terminated and only read. A failed
-    // uevent is not an error of the registration (the C core ignores it too).
-    unsafe {
-        bindings::kobject_uevent_env(
-            &raw mut (*dev).kobj,
-            bindings::kobject_action_KOBJ_CHANGE,
-            envp.as_mut_ptr(),
-        )
-    };
+/// What a registration made in sysfs, in the order it made it: the kset, its first
+/// `added` types, then the `mdev_bus` link. Undone by [`tear_down`].
+struct Made {
+    kset: Kset,
+    added: usize,
+    link: Option<CompatLink>,
 }
 
-/// Undoes a registration that failed after its first `added` types were added to
-/// `kset`: they were usable already, so what was created on them is removed first,
-/// then the types and the kset, under the gate as unregistration does, so that no
-/// create can slip in between; then it waits for their last releases before the
-/// vendor gets its memory back.
+impl Made {
+    /// Leaves what was made registered, in the vendor's structs, for unregistration.
+    fn keep(self) {
+        let _ = self.kset.into_raw();
+        if let Some(link) = self.link {
+            link.into_raw();
+        }
+    }
+
+    /// What the registration of `p` made, taken back for its unregistration.
+    ///
+    /// # Safety
+    ///
+    /// `p` is registered, and not being unregistered by another caller.
+    unsafe fn reclaim(p: &Parent) -> Made {
+        // SAFETY: A complete registration made the kset, every type and the link, and
+        // gave them up (`Made::keep`, `add_type`); they are this caller's (caller).
+        unsafe {
+            Made {
+                kset: Kset::from_raw(p.kset()),
+                added: p.types().len(),
+                link: Some(CompatLink::from_raw(p.device())),
+            }
+        }
+    }
+}
+
+/// Undoes what the registration of `parent` made: the common tail of unregistration
+/// and of a registration that failed after making its kset. The types were usable
+/// already, so what was created on them is removed first; all of it under the gate
+/// closed, so that no create or remove can slip in between: the `mdev_bus` link,
+/// every mdev of the parent, the types, then the kset. Then, outside the gate (the
+/// releases may be delayed, by `DEBUG_KOBJECT_RELEASE` or by a reference outside the
+/// core), it waits for the last release of each of them: when it returns nothing of
+/// the core reaches the parent or its types, and the vendor may free or re-register
+/// them at once (the C core does not wait; see [`crate::teardown`]).
 ///
 /// # Safety
 ///
-/// `parent` is being registered by [`register`], which created `kset` and added the
-/// parent's types `0..added` to it and nothing else.
-unsafe fn roll_back(parent: *mut ffi::mdev_parent, kset: *mut bindings::kset, added: usize) {
+/// `parent` was filled in by [`register`], and `made` is what its registration made.
+unsafe fn tear_down(parent: *mut ffi::mdev_parent, made: Made) {
     {
-        // SAFETY: Filled in by `register`; not yet visible to the vendor as registered.
+        // SAFETY: Filled in by `register` (caller); alive until the wait below.
         let p = unsafe { Parent::from_raw(parent) };
         let gate = p.close();
+        let Made { kset, added, link } = made;
+        drop(link);
         device::remove_all_children(&gate);
-        for &t in p.types().iter().take(added).rev() {
-            // SAFETY: Types `0..added` were added (caller).
-            unsafe { remove_type(t) };
-        }
-        // SAFETY: Created by `register` (caller), and its types are gone.
-        unsafe { bindings::kset_unregister(kset) };
+        // SAFETY: The types `0..added` were added (caller), and no mdev refers to them.
+        unsafe { remove_types(p, added) };
+        drop(kset);
     }
     crate::teardown::wait(parent);
 }
@@ -456,57 +488,57 @@ pub(crate) unsafe fn register(
         // CAST: The C core stores the unsigned max_instances in an atomic_t too.
         (*parent).available_instances.counter = (*drv).max_instances as c_int;
     }
+    // SAFETY: Filled in above; valid for the registration (caller). Not used after a
+    // `tear_down`, which may give it back to the vendor.
+    let p = unsafe { Parent::from_raw(parent) };
 
-    // SAFETY: `dev` is live (caller).
-    let kset = unsafe {
-        bindings::kset_create_and_add(
-            c"mdev_supported_types".as_char_ptr(),
-            core::ptr::null(),
-            &raw mut (*dev).kobj,
-        )
-    };
-    if kset.is_null() {
-        crate::teardown::wait(parent);
-        return Err(ENOMEM);
-    }
-    // SAFETY: `parent` is being registered.
-    unsafe { (*parent).mdev_types_kset = kset };
-    // CAST: A `u32` count fits a `usize` on every architecture Linux has.
-    for i in 0..nr_types as usize {
-        // SAFETY: `types` has `nr_types` entries (caller).
-        let t = unsafe { *types.add(i) };
-        // SAFETY: `t` is a vendor type not in use; `parent` is being registered.
-        if let Err(e) = unsafe { add_type(parent, kset, t) } {
-            // SAFETY: Types `0..i` were added to `kset` above.
-            unsafe { roll_back(parent, kset, i) };
+    let kset = match Kset::create_and_add(c"mdev_supported_types", p.device()) {
+        Ok(kset) => kset,
+        Err(e) => {
+            crate::teardown::wait(parent);
             return Err(e);
         }
+    };
+    // SAFETY: `parent` is being registered: nothing else reads the field yet.
+    unsafe { (*parent).mdev_types_kset = kset.as_raw() };
+    let mut made = Made {
+        kset,
+        added: 0,
+        link: None,
+    };
+    for &t in p.types() {
+        // SAFETY: `t` is a vendor type of `p`, not in use (caller).
+        if let Err(e) = unsafe { add_type(p, &made.kset, t) } {
+            // SAFETY: `made` is what this registration made.
+            unsafe { tear_down(parent, made) };
+            return Err(e);
+        }
+        made.added += 1;
     }
 
     // The `mdev_bus` link is how userspace (mdevctl, libvirt) finds parents: without
     // it the registration is not complete, so its failure fails the registration. The
     // C core warns and goes on without it.
-    // SAFETY: `dev` is live.
-    let ret = unsafe { bindings::class_compat_create_link(bus::compat_class(), dev) };
-    if ret != 0 {
-        // SAFETY: Every type was added to `kset` above.
-        // CAST: A `u32` count fits a `usize` on every architecture Linux has.
-        unsafe { roll_back(parent, kset, nr_types as usize) };
-        return Err(Error::from_errno(ret));
+    // SAFETY: `dev` outlives the registration (caller), and so the link.
+    match unsafe { CompatLink::create(p.device()) } {
+        Ok(link) => made.link = Some(link),
+        Err(e) => {
+            // SAFETY: `made` is what this registration made.
+            unsafe { tear_down(parent, made) };
+            return Err(e);
+        }
     }
-    // SAFETY: `dev` is live for the whole registration (caller).
-    let d: &Device = unsafe { Device::from_raw(dev) };
-    dev_info!(d, "MDEV: Registered\n");
-    // SAFETY: `dev` is live (caller).
-    unsafe { notify(dev, c"MDEV_STATE=registered") };
+    // Taken back by `unregister`.
+    made.keep();
+    dev_info!(p.device(), "MDEV: Registered\n");
+    kobject::uevent_change(p.device(), c"MDEV_STATE=registered");
     Ok(())
 }
 
 /// Unregisters `parent`: the ABI's `mdev_unregister_parent()`. Waits for every create
 /// and remove in flight, removes every mdev of the parent, then the types, and
 /// returns only when the last release of each of them has run, so that the vendor
-/// may free or re-register the parent and its types at once (the C core does not
-/// wait; see [`crate::teardown`]).
+/// may free or re-register the parent and its types at once (see [`tear_down`]).
 ///
 /// Must not be called with any lock held that a vendor's `remove` callback, or a
 /// sysfs store of the parent's mdevs, takes: it waits for both.
@@ -515,29 +547,18 @@ pub(crate) unsafe fn register(
 ///
 /// `parent` must be registered and not being unregistered.
 pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
-    // SAFETY: Registered (caller), and stays so until the end of this function.
+    // SAFETY: Registered (caller). `p` is not used after `tear_down`.
     let p = unsafe { Parent::from_raw(parent) };
     let dev = p.dev();
-    // SAFETY: `dev` outlives the registration (the header's contract).
+    dev_info!(p.device(), "MDEV: Unregistering\n");
+    // SAFETY: Registered, and not being unregistered by another caller (caller).
+    let made = unsafe { Made::reclaim(p) };
+    // SAFETY: What the registration of `parent` made.
+    unsafe { tear_down(parent, made) };
+    // SAFETY: `dev` outlives the registration (the header's contract), so it is live
+    // now although the parent may not be.
     let d: &Device = unsafe { Device::from_raw(dev) };
-    dev_info!(d, "MDEV: Unregistering\n");
-    {
-        let gate = p.close();
-        // SAFETY: `dev` is live and the link was created by `register`.
-        unsafe { bindings::class_compat_remove_link(bus::compat_class(), dev) };
-        device::remove_all_children(&gate);
-        for &t in p.types() {
-            // SAFETY: Added by `register`; no mdev refers to it any more.
-            unsafe { remove_type(t) };
-        }
-        // SAFETY: Created by `register`; its types are gone.
-        unsafe { bindings::kset_unregister((*parent).mdev_types_kset) };
-    }
-    // Outside the gate: the releases may be delayed (DEBUG_KOBJECT_RELEASE) or held up
-    // by a reference outside the core.
-    crate::teardown::wait(parent);
-    // SAFETY: `dev` outlives the registration (the header's contract).
-    unsafe { notify(dev, c"MDEV_STATE=unregistered") };
+    kobject::uevent_change(d, c"MDEV_STATE=unregistered");
 }
 
 #[kunit_tests(mdev_rs_type_name)]
