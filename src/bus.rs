@@ -79,7 +79,7 @@ pub(crate) unsafe fn is_mdev(dev: *mut bindings::device) -> bool {
 /// Called by the driver core with a device of this bus being bound to a driver.
 unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: The driver core probes with the device lock held, `dev` is live.
-    unsafe { device::assert_device_locked(dev) };
+    unsafe { crate::driver_model::assert_device_locked(dev) };
     // Only a create probes (`mdev_match` refuses every driver), holding the gate.
     // SAFETY: A device of this bus is an mdev. The driver core probes it only while it
     // is registered and with its device lock held, so its parent's unregistration,
@@ -102,7 +102,7 @@ unsafe extern "C" fn mdev_remove(dev: *mut bindings::device) {
     // The device lock is the only core lock held on every path (see the module
     // documentation): the gate is not held in an unbind through the driver's file.
     // SAFETY: `dev` is live.
-    unsafe { device::assert_device_locked(dev) };
+    unsafe { crate::driver_model::assert_device_locked(dev) };
     // SAFETY: As in `mdev_probe`, for a device bound to a driver of this bus.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
     // SAFETY: The driver core is unbinding `dev`, an mdev bound to `drv` by a
@@ -193,7 +193,7 @@ impl CompatLink {
     pub(crate) unsafe fn create(dev: &Device) -> Result<Self> {
         // SAFETY: The class is registered; `dev` is live.
         kernel::error::to_result(unsafe {
-            bindings::class_compat_create_link(compat_class(), crate::kobject::device_raw(dev))
+            bindings::class_compat_create_link(compat_class(), crate::driver_model::device_raw(dev))
         })?;
         // INVARIANT: Made just now; `dev` outlives it (caller).
         Ok(CompatLink(NonNull::from(dev).cast()))

@@ -39,10 +39,10 @@
 mod bus;
 mod device;
 mod driver;
+mod driver_model;
 mod exports;
 mod ffi;
 mod gate;
-mod kobject;
 mod kstrto;
 mod parent;
 mod registry;

@@ -22,23 +22,23 @@ use kernel::device::Device;
 use kernel::ffi::c_int;
 use kernel::ffi::c_uint;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::static_lock_class;
-use kernel::sync::aref::ARef;
 use kernel::types::Opaque;
 
 use crate::bus::CompatLink;
 use crate::device;
 use crate::driver::VendorDriver;
+use crate::driver_model;
+use crate::driver_model::Kobject;
+use crate::driver_model::KobjectDir;
+use crate::driver_model::Kset;
 use crate::ffi;
 use crate::gate::Closed;
 use crate::gate::Entered;
 use crate::gate::Gate;
-use crate::kobject;
-use crate::kobject::Kobject;
-use crate::kobject::KobjectDir;
-use crate::kobject::Kset;
 use crate::sysfs::sysfs_groups;
 use crate::sysfs::KobjAttribute;
 use crate::sysfs::KobjType;
@@ -388,7 +388,9 @@ unsafe fn remove_types(p: &Parent, added: usize) {
         // SAFETY: Added by `add_type` (caller), which gave up the ownership of both.
         unsafe {
             drop(KobjectDir::from_raw((*t).devices_kobj));
-            drop(Kobject::from_raw(NonNull::new_unchecked(t).cast::<MdevType>()));
+            drop(Kobject::from_raw(
+                NonNull::new_unchecked(t).cast::<MdevType>(),
+            ));
         }
     }
 }
@@ -531,7 +533,7 @@ pub(crate) unsafe fn register(
     // Taken back by `unregister`.
     made.keep();
     dev_info!(p.device(), "MDEV: Registered\n");
-    kobject::uevent_change(p.device(), c"MDEV_STATE=registered");
+    driver_model::uevent_change(p.device(), c"MDEV_STATE=registered");
     Ok(())
 }
 
@@ -558,7 +560,7 @@ pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
     // SAFETY: `dev` outlives the registration (the header's contract), so it is live
     // now although the parent may not be.
     let d: &Device = unsafe { Device::from_raw(dev) };
-    kobject::uevent_change(d, c"MDEV_STATE=unregistered");
+    driver_model::uevent_change(d, c"MDEV_STATE=unregistered");
 }
 
 #[kunit_tests(mdev_rs_type_name)]

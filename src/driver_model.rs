@@ -14,6 +14,12 @@
 //! | [`KobjectDir`]| `kobject_create_and_add()`               | `kobject_put()`        |
 //! | [`SysfsLink`] | `sysfs_create_link()`                    | `sysfs_remove_link()`  |
 //!
+//! | [`UnaddedDevice`] | `device_initialize()` of an embedded  | `put_device()`         |
+//! |               | device                                   |                        |
+//! | [`AddedDevice`] | `device_add()` of an [`UnaddedDevice`] | `device_del()`,        |
+//! |               |                                          | `put_device()`         |
+//! | [`DeviceLock`]| `device_lock()`                          | `device_unlock()`      |
+//!
 //! and [`uevent_change`] sends `KOBJ_CHANGE` with one variable on a device
 //! (`kobject_uevent_env()`).
 //!
@@ -28,16 +34,41 @@ use core::ptr::NonNull;
 use kernel::bindings;
 use kernel::device::Device;
 use kernel::ffi::c_char;
+use kernel::ffi::c_int;
 use kernel::prelude::*;
 
 use crate::sysfs::KobjType;
 use crate::sysfs::KobjectObject;
 
+// The C helpers of `mdev_exports.c` for the device's static inlines and macros, all
+// declared here. `struct device` contains a zero-sized struct on some configurations
+// (`its_array` here), which the lint reports although C passes only the pointer:
+// hence `allow`, not `expect`.
+#[allow(improper_ctypes)]
+extern "C" {
+    fn mdev_rs_device_lock(dev: *mut bindings::device);
+    fn mdev_rs_device_unlock(dev: *mut bindings::device);
+    fn mdev_rs_dev_set_uevent_suppress(dev: *mut bindings::device, val: c_int);
+    fn mdev_rs_device_lock_assert(dev: *mut bindings::device);
+}
+
+/// Lockdep: the device lock of `dev` is held (`device_lock_assert()`).
+///
+/// # Safety
+///
+/// `dev` is a live device.
+pub(crate) unsafe fn assert_device_locked(dev: *mut bindings::device) {
+    // SAFETY: `dev` is live (caller); the C helper only asserts.
+    unsafe { mdev_rs_device_lock_assert(dev) };
+}
+
 /// The C device of `dev` (`Device::as_raw()` is private to the kernel crate).
 pub(crate) fn device_raw(dev: &Device) -> *mut bindings::device {
     // `Device` is a transparent wrapper of `Opaque<struct device>`, itself of the C
     // struct.
-    core::ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
+    core::ptr::from_ref(dev)
+        .cast::<bindings::device>()
+        .cast_mut()
 }
 
 /// A kset made by `kset_create_and_add()`.
@@ -212,7 +243,10 @@ pub(crate) struct KobjectDir(NonNull<bindings::kobject>);
 impl KobjectDir {
     /// Makes the directory `name` in the directory of `parent`. `ENOMEM` if it fails,
     /// as the C core returns.
-    pub(crate) fn create_and_add<T: KobjectObject>(name: &CStr, parent: &Kobject<T>) -> Result<Self> {
+    pub(crate) fn create_and_add<T: KobjectObject>(
+        name: &CStr,
+        parent: &Kobject<T>,
+    ) -> Result<Self> {
         // SAFETY: `parent` is added while it is alive, and the new kobject takes a
         // reference to it; `name` is copied.
         let kobj = unsafe { bindings::kobject_create_and_add(name.as_char_ptr(), parent.as_raw()) };
@@ -315,4 +349,192 @@ pub(crate) fn uevent_change(dev: &Device, env: &CStr) {
             envp.as_mut_ptr(),
         )
     };
+}
+
+/// An object that embeds a C `struct device`.
+///
+/// # Safety
+///
+/// `DEVICE_OFFSET` is the offset of a `struct device` in `Self`, inside an `Opaque`
+/// (or another `UnsafeCell`), so that a `&Self` may exist while the driver core
+/// changes the device.
+pub(crate) unsafe trait HasDevice: Sized {
+    /// The offset of the device in `Self`.
+    const DEVICE_OFFSET: usize;
+}
+
+fn device_of<T: HasDevice>(obj: NonNull<T>) -> *mut bindings::device {
+    // `DEVICE_OFFSET` is the offset of the device in `T` (`HasDevice`).
+    obj.as_ptr()
+        .wrapping_byte_add(T::DEVICE_OFFSET)
+        .cast::<bindings::device>()
+}
+
+/// The device of a `T`, initialised (`device_initialize()`) and not added.
+///
+/// # Invariants
+///
+/// The device of `*self.0` is initialised and not added; this value owns the reference
+/// `device_initialize()` gave. The `T` is valid until the device's release runs.
+pub(crate) struct UnaddedDevice<T: HasDevice>(NonNull<T>);
+
+impl<T: HasDevice> UnaddedDevice<T> {
+    /// Initialises the device of `obj` (`device_initialize()`).
+    ///
+    /// # Safety
+    ///
+    /// `obj` points to a valid `T` whose device is zeroed and not known to anyone
+    /// else. The caller sets the device's `release` before this value is dropped or
+    /// added; that release frees the `T`, which stays valid until then.
+    pub(crate) unsafe fn initialize(obj: NonNull<T>) -> Self {
+        // SAFETY: A zeroed device not in use (caller).
+        unsafe { bindings::device_initialize(device_of(obj)) };
+        // INVARIANT: Initialised just now, with its reference.
+        UnaddedDevice(obj)
+    }
+
+    /// The C device, to fill in its fields before it is added.
+    pub(crate) fn as_raw(&self) -> *mut bindings::device {
+        device_of(self.0)
+    }
+
+    /// The object that embeds the device.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: Valid while the reference is held (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Keeps the device quiet: the uevents the driver core would send from here on
+    /// (`device_add()`'s `add`, a probe's `bind`, ...) are not sent until
+    /// [`DeviceLock::set_uevent_suppress`] clears it. Set before the device is
+    /// visible to anyone, so that no other writer of the kobject's flags races it.
+    pub(crate) fn suppress_uevents(&self) {
+        // SAFETY: Initialised and not added (type invariant): nothing else changes
+        // the kobject's flags yet.
+        unsafe { mdev_rs_dev_set_uevent_suppress(self.as_raw(), 1) };
+    }
+
+    /// Names the device after `guid`, as `%pUl` prints it (`dev_set_name()`).
+    pub(crate) fn set_name_guid(&self, guid: &bindings::guid_t) -> Result {
+        // SAFETY: The device is initialised; the format takes one `guid_t *`, read
+        // during the call.
+        kernel::error::to_result(unsafe {
+            bindings::dev_set_name(
+                self.as_raw(),
+                c"%pUl".as_char_ptr(),
+                core::ptr::from_ref(guid),
+            )
+        })
+    }
+
+    /// Adds the device (`device_add()`). On failure the value is dropped: the
+    /// reference is put.
+    pub(crate) fn add(self) -> Result<AddedDevice<T>> {
+        // SAFETY: Initialised and not added (type invariant).
+        kernel::error::to_result(unsafe { bindings::device_add(self.as_raw()) })?;
+        let obj = self.0;
+        core::mem::forget(self);
+        // INVARIANT: Added just now; the initial reference moves on.
+        Ok(AddedDevice(obj))
+    }
+}
+
+impl<T: HasDevice> Drop for UnaddedDevice<T> {
+    fn drop(&mut self) {
+        // SAFETY: Balances `device_initialize()` (type invariant).
+        unsafe { bindings::put_device(self.as_raw()) };
+    }
+}
+
+/// The device of a `T`, added (`device_add()`).
+///
+/// # Invariants
+///
+/// The device of `*self.0` is added, and this value owns its initial reference; so
+/// the `T` is valid.
+pub(crate) struct AddedDevice<T: HasDevice>(NonNull<T>);
+
+impl<T: HasDevice> AddedDevice<T> {
+    pub(crate) fn as_raw(&self) -> *mut bindings::device {
+        device_of(self.0)
+    }
+
+    /// The object that embeds the device.
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: Valid while the reference is held (type invariant).
+        unsafe { self.0.as_ref() }
+    }
+
+    /// Takes the device lock (`device_lock()`), until the guard is dropped.
+    pub(crate) fn lock(&self) -> DeviceLock<'_> {
+        // SAFETY: The device is alive (type invariant); the guard unlocks it.
+        unsafe { mdev_rs_device_lock(self.as_raw()) };
+        // INVARIANT: Locked just now.
+        DeviceLock(self.as_raw(), core::marker::PhantomData)
+    }
+
+    /// Takes back the initial reference of a device left added by forgetting its
+    /// value (which leaves the reference to the device model).
+    ///
+    /// # Safety
+    ///
+    /// `obj` is the object of a forgotten [`AddedDevice`], and its reference is not
+    /// owned by another value.
+    pub(crate) unsafe fn from_raw(obj: NonNull<T>) -> Self {
+        // INVARIANT: An added device whose initial reference moves here (caller).
+        AddedDevice(obj)
+    }
+}
+
+impl<T: HasDevice> Drop for AddedDevice<T> {
+    fn drop(&mut self) {
+        let dev = self.as_raw();
+        // SAFETY: Added, holding the initial reference (type invariant). The release
+        // may run at the put (now, or later under `DEBUG_KOBJECT_RELEASE`).
+        unsafe {
+            bindings::device_del(dev);
+            bindings::put_device(dev);
+        }
+    }
+}
+
+/// The device lock of an added device, held (`device_lock()`); unlocked when dropped.
+///
+/// # Invariants
+///
+/// `self.0` is a live device whose lock this value holds.
+pub(crate) struct DeviceLock<'a>(*mut bindings::device, core::marker::PhantomData<&'a ()>);
+
+impl DeviceLock<'_> {
+    /// Sets or clears the suppression of the device's uevents
+    /// (`dev_set_uevent_suppress()`).
+    ///
+    /// Another writer of the kobject's flags now would be a synthetic `remove` written
+    /// to the device's `uevent` file, not serialised by any lock, as for every user
+    /// of `dev_set_uevent_suppress()` after `device_add()`.
+    pub(crate) fn set_uevent_suppress(&self, suppress: bool) {
+        // SAFETY: Live (type invariant).
+        unsafe { mdev_rs_dev_set_uevent_suppress(self.0, c_int::from(suppress)) };
+    }
+
+    /// Sends the uevent `action` of the device (`kobject_uevent()`), with the
+    /// driver core's environment (`dev_uevent()`). A failure to send is ignored, as
+    /// the driver core ignores it.
+    pub(crate) fn uevent(&self, action: bindings::kobject_action) {
+        // SAFETY: Live (type invariant).
+        unsafe { bindings::kobject_uevent(&raw mut (*self.0).kobj, action) };
+    }
+
+    /// Whether a driver is bound (`device_is_bound()`); stable while the lock is held.
+    pub(crate) fn is_bound(&self) -> bool {
+        // SAFETY: Live (type invariant); `driver` changes only under the device lock.
+        unsafe { bindings::device_is_bound(self.0) }
+    }
+}
+
+impl Drop for DeviceLock<'_> {
+    fn drop(&mut self) {
+        // SAFETY: Held by this value (type invariant).
+        unsafe { mdev_rs_device_unlock(self.0) };
+    }
 }
