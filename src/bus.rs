@@ -199,18 +199,14 @@ impl CompatLink {
         Ok(CompatLink(NonNull::from(dev).cast()))
     }
 
-    /// Gives up the ownership; the parent's unregistration takes it back with
-    /// [`CompatLink::from_raw`].
-    pub(crate) fn into_raw(self) {
-        core::mem::forget(self);
-    }
-
-    /// Takes back the link of `dev` given up by [`CompatLink::into_raw`].
+    /// Takes back the link of `dev`, whose value was forgotten to keep the link for the
+    /// parent's registration.
     ///
     /// # Safety
     ///
-    /// The link of `dev` was made by [`CompatLink::create`] and given up, and is not
-    /// owned by another value; `dev` stays live until the result is dropped.
+    /// The link of `dev` was made by [`CompatLink::create`], whose value was forgotten,
+    /// and is not owned by another value; `dev` stays live until the result is
+    /// dropped.
     pub(crate) unsafe fn from_raw(dev: &Device) -> Self {
         // INVARIANT: The caller's.
         CompatLink(NonNull::from(dev).cast())

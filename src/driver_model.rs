@@ -25,8 +25,9 @@
 //!
 //! The header (`include/linux/mdev.h`) keeps the pointers to these objects in the
 //! vendor's structs (`mdev_parent.mdev_types_kset`, `mdev_type.devices_kobj`), across
-//! the two calls of the ABI that make and unmake them; so the owning types that live
-//! there convert to and from raw pointers (`into_raw`, `from_raw`), as
+//! the two calls of the ABI that make and unmake them, and an active mdev is kept by
+//! the device model alone; so these values are forgotten (or turned `into_raw`)
+//! while the C side keeps the object, and taken back with `from_raw`, as
 //! `ForeignOwnable` does for data.
 
 use core::ptr::NonNull;
@@ -100,22 +101,16 @@ impl Kset {
         self.0.as_ptr()
     }
 
-    /// Gives up the ownership, to keep the kset in a C struct; pairs with
-    /// [`Kset::from_raw`].
-    pub(crate) fn into_raw(self) -> *mut bindings::kset {
-        let ptr = self.as_raw();
-        core::mem::forget(self);
-        ptr
-    }
-
-    /// Takes back the ownership given up by [`Kset::into_raw`].
+    /// Takes back the ownership of a kset whose value was forgotten, to keep it
+    /// registered in a C struct.
     ///
     /// # Safety
     ///
-    /// `ptr` was returned by [`Kset::into_raw`] and is not owned by another value.
+    /// `ptr` is [`Kset::as_raw`] of a forgotten value, and is not owned by another
+    /// value.
     pub(crate) unsafe fn from_raw(ptr: *mut bindings::kset) -> Self {
         // INVARIANT: A registered kset whose ownership moves here (caller).
-        // SAFETY: Returned by `into_raw`, so not null (caller).
+        // SAFETY: Not null, as every kset made here (caller).
         Kset(unsafe { NonNull::new_unchecked(ptr) })
     }
 }

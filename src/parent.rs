@@ -328,134 +328,182 @@ pub(crate) fn type_dir_name(driver: &CStr, sysfs_name: &CStr) -> Result<KVec<u8>
     Ok(name)
 }
 
-/// Adds the type `t` of the parent `p` to `kset`: its kobject, with the type's
-/// attributes, and its `devices` directory. Both are left registered, in the vendor's
-/// `struct mdev_type`, until [`remove_types`].
+/// A parent's registration: what it made, in the order it made it (the kset of the
+/// types, its first `added` types, then the `mdev_bus` link). Kept in the vendor's
+/// structs from [`register`] to [`unregister`] ([`Registration::keep`],
+/// [`Registration::reclaim`]). Dropping it undoes it: the one teardown of an
+/// unregistration and of a failed registration.
 ///
-/// # Safety
+/// # Invariants
 ///
-/// `t` points to a vendor type of `p`, not in use (never added, or its release ran).
-unsafe fn add_type(p: &Parent, kset: &Kset, t: *mut ffi::mdev_type) -> Result {
-    // SAFETY: A valid type (caller); the vendor sets `sysfs_name` (required) to a
-    // NUL-terminated string that outlives the type.
-    let sysfs_name = unsafe { CStr::from_char_ptr((*t).sysfs_name) };
-    let name = type_dir_name(p.driver_string(), sysfs_name)?;
-    // SAFETY: The name ends with its NUL and has no other (a C string's bytes).
-    let name = unsafe { CStr::from_bytes_with_nul_unchecked(&name) };
-    // SAFETY: The type is not in use (caller): nothing else reads these fields.
-    unsafe {
-        (*t).devices_kobj = core::ptr::null_mut();
-        (*t).parent = p.raw();
-    }
-    // A reference to the parent device for the type's kobject. Pairs with the
-    // `ARef::from_raw()` in `mdev_type_release`.
-    let _ = ARef::into_raw(ARef::<Device>::from(p.device()));
-    // The kobject is initialised below on every path, and its release, whenever it
-    // runs, is waited for by unregistration. Pairs with the teardown::released() in
-    // `mdev_type_release`.
-    crate::teardown::track(p.raw());
-    // SAFETY: `t` is a type not in use (caller), valid until its release, which the
-    // parent's unregistration (or rollback) waits for; `MDEV_TYPE_KTYPE` is only used
-    // here, so its kobjects are the `kobj` of `MdevType`s; their `parent`, which
-    // `is_visible` reads, is set; no attribute but the ktype's is added to them (the
-    // `devices` directory and the links are other kobjects).
-    let kobj = unsafe {
-        Kobject::init_and_add(
-            NonNull::new_unchecked(t).cast::<MdevType>(),
-            &MDEV_TYPE_KTYPE,
-            kset,
-            name,
-        )
-    }?;
-    // On failure `kobj` is dropped: deleted and put, as the C core does.
-    let devices = KobjectDir::create_and_add(c"devices", &kobj)?;
-    // SAFETY: Not in use yet (caller); read by `MdevType::devices_kobj` and by
-    // `remove_types`, which takes the ownership back.
-    unsafe { (*t).devices_kobj = devices.into_raw() };
-    // Taken back by `remove_types`.
-    let _ = kobj.into_raw();
-    Ok(())
-}
-
-/// Removes the first `added` types of `p`, in the order they were added: for each, its
-/// `devices` directory, then its kobject (`kobject_del()` drains its attributes).
-///
-/// # Safety
-///
-/// The types `0..added` of `p` were added by [`add_type`] and not removed since.
-unsafe fn remove_types(p: &Parent, added: usize) {
-    for &t in p.types().iter().take(added) {
-        // SAFETY: Added by `add_type` (caller), which gave up the ownership of both.
-        unsafe {
-            drop(KobjectDir::from_raw((*t).devices_kobj));
-            drop(Kobject::from_raw(
-                NonNull::new_unchecked(t).cast::<MdevType>(),
-            ));
-        }
-    }
-}
-
-/// What a registration made in sysfs, in the order it made it: the kset, its first
-/// `added` types, then the `mdev_bus` link. Undone by [`tear_down`].
-struct Made {
-    kset: Kset,
+/// `parent` was filled in by [`register`], and it, its device and its types stay valid
+/// until the value is dropped (the header's contract). `kset` is `Some` until the
+/// drop; the parent's types `0..added` were added to it by [`Registration::add_type`]
+/// (their kobject and `devices` directory are owned by this value), the others are
+/// not in use. `link` is the parent device's.
+struct Registration<'a> {
+    parent: &'a Parent,
+    kset: Option<Kset>,
     added: usize,
     link: Option<CompatLink>,
 }
 
-impl Made {
-    /// Leaves what was made registered, in the vendor's structs, for unregistration.
-    fn keep(self) {
-        let _ = self.kset.into_raw();
-        if let Some(link) = self.link {
-            link.into_raw();
-        }
-    }
-
-    /// What the registration of `p` made, taken back for its unregistration.
+impl<'a> Registration<'a> {
+    /// Starts the registration of `parent`: makes the kset of its types,
+    /// `<parent>/mdev_supported_types`.
     ///
     /// # Safety
     ///
-    /// `p` is registered, and not being unregistered by another caller.
-    unsafe fn reclaim(p: &Parent) -> Made {
-        // SAFETY: A complete registration made the kset, every type and the link, and
-        // gave them up (`Made::keep`, `add_type`); they are this caller's (caller).
-        unsafe {
-            Made {
-                kset: Kset::from_raw(p.kset()),
-                added: p.types().len(),
-                link: Some(CompatLink::from_raw(p.device())),
+    /// `parent` was just filled in by [`register`], whose contract holds, and nothing
+    /// else of it is made yet.
+    unsafe fn new(parent: &'a Parent) -> Result<Self> {
+        let kset = match Kset::create_and_add(c"mdev_supported_types", parent.device()) {
+            Ok(kset) => kset,
+            Err(e) => {
+                // Nothing to remove: only the bookkeeping's own count to give up.
+                crate::teardown::wait(parent.raw());
+                return Err(e);
             }
+        };
+        // SAFETY: Being registered: nothing else reads the field yet.
+        unsafe { (*parent.raw()).mdev_types_kset = kset.as_raw() };
+        // INVARIANT: The kset is made and no type is added yet (caller).
+        Ok(Registration {
+            parent,
+            kset: Some(kset),
+            added: 0,
+            link: None,
+        })
+    }
+
+    /// Adds the parent's type `added` to the kset: its kobject, with the type's
+    /// attributes, and its `devices` directory. Both are left in the vendor's
+    /// `struct mdev_type`, owned by this value.
+    fn add_type(&mut self, kset: &Kset) -> Result {
+        let p = self.parent;
+        let t = *p.types().get(self.added).ok_or(EINVAL)?;
+        // SAFETY: A vendor type (type invariant); the vendor sets `sysfs_name`
+        // (required) to a NUL-terminated string that outlives the type.
+        let sysfs_name = unsafe { CStr::from_char_ptr((*t).sysfs_name) };
+        let name = type_dir_name(p.driver_string(), sysfs_name)?;
+        let name = CStr::from_bytes_with_nul(&name).map_err(|_| EINVAL)?;
+        // SAFETY: The type is not in use (type invariant): nothing else reads these
+        // fields.
+        unsafe {
+            (*t).devices_kobj = core::ptr::null_mut();
+            (*t).parent = p.raw();
+        }
+        // A reference to the parent device for the type's kobject. Pairs with the
+        // `ARef::from_raw()` in `mdev_type_release`.
+        let _ = ARef::into_raw(ARef::<Device>::from(p.device()));
+        // The kobject is initialised below on every path, and its release, whenever it
+        // runs, is waited for by the drop of this value. Pairs with the
+        // teardown::released() in `mdev_type_release`.
+        crate::teardown::track(p.raw());
+        // SAFETY: `t` is a type not in use (type invariant), valid until its release,
+        // which the drop of this value waits for; `MDEV_TYPE_KTYPE` is only used here,
+        // so its kobjects are the `kobj` of `MdevType`s; their `parent`, which
+        // `is_visible` reads, is set; no attribute but the ktype's is added to them
+        // (the `devices` directory and the links are other kobjects).
+        let kobj = unsafe {
+            Kobject::init_and_add(
+                NonNull::new_unchecked(t).cast::<MdevType>(),
+                &MDEV_TYPE_KTYPE,
+                kset,
+                name,
+            )
+        }?;
+        // On failure `kobj` is dropped: deleted and put, as the C core does.
+        let devices = KobjectDir::create_and_add(c"devices", &kobj)?;
+        // SAFETY: Not in use yet (type invariant); read by `MdevType::devices_kobj`.
+        unsafe { (*t).devices_kobj = devices.into_raw() };
+        // INVARIANT: Type `added` is added; the drop takes both back.
+        let _ = kobj.into_raw();
+        self.added += 1;
+        Ok(())
+    }
+
+    /// Adds every type of the parent.
+    fn add_types(&mut self) -> Result {
+        let kset = self.kset.take().ok_or(EINVAL)?;
+        let mut ret = Ok(());
+        while ret.is_ok() && self.added < self.parent.types().len() {
+            ret = self.add_type(&kset);
+        }
+        self.kset = Some(kset);
+        ret
+    }
+
+    /// Makes the parent's `mdev_bus` link, `/sys/class/mdev_bus/<parent>`.
+    fn link(&mut self) -> Result {
+        // SAFETY: The parent device outlives the registration, and so this value
+        // (type invariant), which owns the link.
+        self.link = Some(unsafe { CompatLink::create(self.parent.device()) }?);
+        Ok(())
+    }
+
+    /// Leaves the registration made, in the vendor's structs, until [`unregister`]
+    /// takes it back with [`Registration::reclaim`].
+    fn keep(self) {
+        core::mem::forget(self);
+    }
+
+    /// The complete registration of `parent`, kept by [`Registration::keep`], taken
+    /// back for its unregistration.
+    ///
+    /// # Safety
+    ///
+    /// `parent` is registered, and not being unregistered by another caller.
+    unsafe fn reclaim(parent: &'a Parent) -> Self {
+        // SAFETY: A complete registration made the kset, every type and the link, and
+        // forgot their values; they are this caller's (caller).
+        let (kset, link) = unsafe {
+            (
+                Kset::from_raw(parent.kset()),
+                CompatLink::from_raw(parent.device()),
+            )
+        };
+        // INVARIANT: Everything was made, and the header's contract still holds.
+        Registration {
+            parent,
+            kset: Some(kset),
+            added: parent.types().len(),
+            link: Some(link),
         }
     }
 }
 
-/// Undoes what the registration of `parent` made: the common tail of unregistration
-/// and of a registration that failed after making its kset. The types were usable
-/// already, so what was created on them is removed first; all of it under the gate
-/// closed, so that no create or remove can slip in between: the `mdev_bus` link,
-/// every mdev of the parent, the types, then the kset. Then, outside the gate (the
-/// releases may be delayed, by `DEBUG_KOBJECT_RELEASE` or by a reference outside the
-/// core), it waits for the last release of each of them: when it returns nothing of
-/// the core reaches the parent or its types, and the vendor may free or re-register
-/// them at once (the C core does not wait; see [`crate::teardown`]).
-///
-/// # Safety
-///
-/// `parent` was filled in by [`register`], and `made` is what its registration made.
-unsafe fn tear_down(parent: *mut ffi::mdev_parent, made: Made) {
-    {
-        // SAFETY: Filled in by `register` (caller); alive until the wait below.
-        let p = unsafe { Parent::from_raw(parent) };
-        let gate = p.close();
-        let Made { kset, added, link } = made;
-        drop(link);
-        device::remove_all_children(&gate);
-        // SAFETY: The types `0..added` were added (caller), and no mdev refers to them.
-        unsafe { remove_types(p, added) };
-        drop(kset);
+impl Drop for Registration<'_> {
+    /// Undoes the registration. The types were usable already, so what was created on
+    /// them is removed first; all of it under the gate closed, so that no create or
+    /// remove can slip in between: the `mdev_bus` link, every mdev of the parent, the
+    /// types (each its `devices` directory, then its kobject, whose `kobject_del()`
+    /// drains its attributes), then the kset. Then, outside the gate (the releases may
+    /// be delayed, by `DEBUG_KOBJECT_RELEASE` or by a reference outside the core), it
+    /// waits for the last release of each of them: when it returns nothing of the
+    /// core reaches the parent or its types, and the vendor may free or re-register
+    /// them at once (the C core does not wait; see [`crate::teardown`]).
+    fn drop(&mut self) {
+        let p = self.parent;
+        {
+            let gate = p.close();
+            drop(self.link.take());
+            device::remove_all_children(&gate);
+            for &t in p.types().iter().take(self.added) {
+                // SAFETY: Added by `add_type`, which left both to this value (type
+                // invariant); no mdev refers to the type any more.
+                unsafe {
+                    drop(KobjectDir::from_raw((*t).devices_kobj));
+                    drop(Kobject::from_raw(
+                        NonNull::new_unchecked(t).cast::<MdevType>(),
+                    ));
+                }
+            }
+            drop(self.kset.take());
+        }
+        // Not with the gate held: nothing waiting on it may hold up a release.
+        crate::teardown::wait(p.raw());
     }
-    crate::teardown::wait(parent);
 }
 
 /// Registers `parent`: the ABI's `mdev_register_parent()`.
@@ -472,7 +520,8 @@ pub(crate) unsafe fn register(
     types: *mut *mut ffi::mdev_type,
     nr_types: c_uint,
 ) -> Result {
-    // Pairs with the teardown::wait() of unregistration or of the failures below.
+    // Pairs with the teardown::wait() of the drop of the `Registration`, or of its
+    // failed start.
     // First, so that a parent registered twice is refused before it is touched.
     crate::teardown::begin(parent)?;
     // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
@@ -490,48 +539,19 @@ pub(crate) unsafe fn register(
         // CAST: The C core stores the unsigned max_instances in an atomic_t too.
         (*parent).available_instances.counter = (*drv).max_instances as c_int;
     }
-    // SAFETY: Filled in above; valid for the registration (caller). Not used after a
-    // `tear_down`, which may give it back to the vendor.
+    // SAFETY: Filled in above; valid for the registration (caller). Not used after the
+    // drop of the `Registration`, which may give it back to the vendor.
     let p = unsafe { Parent::from_raw(parent) };
-
-    let kset = match Kset::create_and_add(c"mdev_supported_types", p.device()) {
-        Ok(kset) => kset,
-        Err(e) => {
-            crate::teardown::wait(parent);
-            return Err(e);
-        }
-    };
-    // SAFETY: `parent` is being registered: nothing else reads the field yet.
-    unsafe { (*parent).mdev_types_kset = kset.as_raw() };
-    let mut made = Made {
-        kset,
-        added: 0,
-        link: None,
-    };
-    for &t in p.types() {
-        // SAFETY: `t` is a vendor type of `p`, not in use (caller).
-        if let Err(e) = unsafe { add_type(p, &made.kset, t) } {
-            // SAFETY: `made` is what this registration made.
-            unsafe { tear_down(parent, made) };
-            return Err(e);
-        }
-        made.added += 1;
-    }
-
+    // SAFETY: Just filled in, with the header's contract.
+    let mut reg = unsafe { Registration::new(p) }?;
+    // A failure drops `reg`, which undoes what was made.
+    reg.add_types()?;
     // The `mdev_bus` link is how userspace (mdevctl, libvirt) finds parents: without
     // it the registration is not complete, so its failure fails the registration. The
     // C core warns and goes on without it.
-    // SAFETY: `dev` outlives the registration (caller), and so the link.
-    match unsafe { CompatLink::create(p.device()) } {
-        Ok(link) => made.link = Some(link),
-        Err(e) => {
-            // SAFETY: `made` is what this registration made.
-            unsafe { tear_down(parent, made) };
-            return Err(e);
-        }
-    }
+    reg.link()?;
     // Taken back by `unregister`.
-    made.keep();
+    reg.keep();
     dev_info!(p.device(), "MDEV: Registered\n");
     driver_model::uevent_change(p.device(), c"MDEV_STATE=registered");
     Ok(())
@@ -540,7 +560,8 @@ pub(crate) unsafe fn register(
 /// Unregisters `parent`: the ABI's `mdev_unregister_parent()`. Waits for every create
 /// and remove in flight, removes every mdev of the parent, then the types, and
 /// returns only when the last release of each of them has run, so that the vendor
-/// may free or re-register the parent and its types at once (see [`tear_down`]).
+/// may free or re-register the parent and its types at once (see the drop of
+/// [`Registration`]).
 ///
 /// Must not be called with any lock held that a vendor's `remove` callback, or a
 /// sysfs store of the parent's mdevs, takes: it waits for both.
@@ -549,18 +570,15 @@ pub(crate) unsafe fn register(
 ///
 /// `parent` must be registered and not being unregistered.
 pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
-    // SAFETY: Registered (caller). `p` is not used after `tear_down`.
+    // SAFETY: Registered (caller). Not used after the drop of the `Registration`.
     let p = unsafe { Parent::from_raw(parent) };
-    let dev = p.dev();
-    dev_info!(p.device(), "MDEV: Unregistering\n");
+    // The parent device outlives the registration; this reference keeps it for the
+    // uevent after it.
+    let dev: ARef<Device> = p.device().into();
+    dev_info!(dev, "MDEV: Unregistering\n");
     // SAFETY: Registered, and not being unregistered by another caller (caller).
-    let made = unsafe { Made::reclaim(p) };
-    // SAFETY: What the registration of `parent` made.
-    unsafe { tear_down(parent, made) };
-    // SAFETY: `dev` outlives the registration (the header's contract), so it is live
-    // now although the parent may not be.
-    let d: &Device = unsafe { Device::from_raw(dev) };
-    driver_model::uevent_change(d, c"MDEV_STATE=unregistered");
+    drop(unsafe { Registration::reclaim(p) });
+    driver_model::uevent_change(&dev, c"MDEV_STATE=unregistered");
 }
 
 #[kunit_tests(mdev_rs_type_name)]
