@@ -24,7 +24,10 @@
 //! device lock in `device_del()` first, and so waits for an unbind's `remove` to
 //! return, and then finds the mdev unbound. See `Documentation/design.rst`, "Unbind".
 
+use core::ptr::NonNull;
+
 use kernel::bindings;
+use kernel::device::Device;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 use kernel::str::as_char_ptr_in_const_context;
@@ -76,7 +79,7 @@ pub(crate) unsafe fn is_mdev(dev: *mut bindings::device) -> bool {
 /// Called by the driver core with a device of this bus being bound to a driver.
 unsafe extern "C" fn mdev_probe(dev: *mut bindings::device) -> c_int {
     // SAFETY: The driver core probes with the device lock held, `dev` is live.
-    unsafe { device::assert_device_locked(dev) };
+    unsafe { crate::driver_model::assert_device_locked(dev) };
     // Only a create probes (`mdev_match` refuses every driver), holding the gate.
     // SAFETY: A device of this bus is an mdev. The driver core probes it only while it
     // is registered and with its device lock held, so its parent's unregistration,
@@ -99,7 +102,7 @@ unsafe extern "C" fn mdev_remove(dev: *mut bindings::device) {
     // The device lock is the only core lock held on every path (see the module
     // documentation): the gate is not held in an unbind through the driver's file.
     // SAFETY: `dev` is live.
-    unsafe { device::assert_device_locked(dev) };
+    unsafe { crate::driver_model::assert_device_locked(dev) };
     // SAFETY: As in `mdev_probe`, for a device bound to a driver of this bus.
     let drv = unsafe { VendorDriver::from_device_driver((*dev).driver) };
     // SAFETY: The driver core is unbinding `dev`, an mdev bound to `drv` by a
@@ -167,5 +170,52 @@ impl Drop for CompatClass {
         let cls = COMPAT_CLASS.xchg(core::ptr::null_mut(), Full);
         // SAFETY: Registered in `new`; no parent is left (as for the bus).
         unsafe { bindings::class_compat_unregister(cls) };
+    }
+}
+
+/// The link `/sys/class/mdev_bus/<parent>` of a registered parent
+/// (`class_compat_create_link()`), removed when dropped.
+///
+/// # Invariants
+///
+/// The link of the device `self.0` exists; the device stays live until the link is
+/// removed. The compat class is registered while a parent is (the module's init and
+/// exit order).
+pub(crate) struct CompatLink(NonNull<bindings::device>);
+
+impl CompatLink {
+    /// Makes the link of `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` stays live until the link is dropped (a parent device outlives its
+    /// registration: the header's contract).
+    pub(crate) unsafe fn create(dev: &Device) -> Result<Self> {
+        // SAFETY: The class is registered; `dev` is live.
+        kernel::error::to_result(unsafe {
+            bindings::class_compat_create_link(compat_class(), crate::driver_model::device_raw(dev))
+        })?;
+        // INVARIANT: Made just now; `dev` outlives it (caller).
+        Ok(CompatLink(NonNull::from(dev).cast()))
+    }
+
+    /// Takes back the link of `dev`, whose value was forgotten to keep the link for the
+    /// parent's registration.
+    ///
+    /// # Safety
+    ///
+    /// The link of `dev` was made by [`CompatLink::create`], whose value was forgotten,
+    /// and is not owned by another value; `dev` stays live until the result is
+    /// dropped.
+    pub(crate) unsafe fn from_raw(dev: &Device) -> Self {
+        // INVARIANT: The caller's.
+        CompatLink(NonNull::from(dev).cast())
+    }
+}
+
+impl Drop for CompatLink {
+    fn drop(&mut self) {
+        // SAFETY: The link exists and the device is live (type invariant).
+        unsafe { bindings::class_compat_remove_link(compat_class(), self.0.as_ptr()) };
     }
 }

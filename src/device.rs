@@ -42,6 +42,7 @@
 use core::ptr::NonNull;
 
 use kernel::bindings;
+use kernel::ffi::c_char;
 use kernel::ffi::c_int;
 use kernel::ffi::c_void;
 use kernel::prelude::*;
@@ -49,6 +50,10 @@ use kernel::types::Opaque;
 
 use crate::bus;
 use crate::driver::VendorDriver;
+use crate::driver_model::AddedDevice;
+use crate::driver_model::HasDevice;
+use crate::driver_model::SysfsLink;
+use crate::driver_model::UnaddedDevice;
 use crate::ffi;
 use crate::gate::Closed;
 use crate::gate::Entered;
@@ -68,28 +73,6 @@ use crate::sysfs::OwnFile;
 use crate::sysfs::ShowBuffer;
 use crate::sysfs::Written;
 use crate::uuid::Uuid;
-
-// The C helpers of `mdev_exports.c` for the device's static inlines and macros, all
-// declared here. `struct device` contains a zero-sized struct on some configurations
-// (`its_array` here), which the lint reports although C passes only the pointer:
-// hence `allow`, not `expect`.
-#[allow(improper_ctypes)]
-extern "C" {
-    fn mdev_rs_device_lock(dev: *mut bindings::device);
-    fn mdev_rs_device_unlock(dev: *mut bindings::device);
-    fn mdev_rs_dev_set_uevent_suppress(dev: *mut bindings::device, val: c_int);
-    fn mdev_rs_device_lock_assert(dev: *mut bindings::device);
-}
-
-/// Lockdep: the device lock of `dev` is held (`device_lock_assert()`).
-///
-/// # Safety
-///
-/// `dev` is a live device.
-pub(crate) unsafe fn assert_device_locked(dev: *mut bindings::device) {
-    // SAFETY: `dev` is live (caller); the C helper only asserts.
-    unsafe { mdev_rs_device_lock_assert(dev) };
-}
 
 /// A mediated device, allocated by the core.
 ///
@@ -128,6 +111,17 @@ impl MdevDevice {
         unsafe { &raw mut (*self.raw()).dev }
     }
 
+    fn kobj(&self) -> *mut bindings::kobject {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { &raw mut (*self.dev()).kobj }
+    }
+
+    /// The device's name (`dev_name()`), once named.
+    fn name(&self) -> *const c_char {
+        // SAFETY: The device is valid (type invariant).
+        unsafe { bindings::dev_name(self.dev()) }
+    }
+
     fn mtype(&self) -> &MdevType {
         // SAFETY: Set at creation to a type of a registered parent; the mdev holds a
         // reference to the type's kobject. The type is vendor memory that stays valid
@@ -143,6 +137,12 @@ impl MdevDevice {
         // at the same time (the registry state orders them). Vendors may read it.
         unsafe { (*self.raw()).active = active };
     }
+}
+
+// SAFETY: `raw` is the first field of the `repr(C)` `MdevDevice`, an `Opaque`; its
+// `dev` is a `struct device`.
+unsafe impl HasDevice for MdevDevice {
+    const DEVICE_OFFSET: usize = core::mem::offset_of!(ffi::mdev_device, dev);
 }
 
 /// The parent of the mdev whose device is `dev`.
@@ -212,11 +212,7 @@ unsafe extern "C" fn mdev_device_release(dev: *mut bindings::device) {
 }
 
 /// An mdev whose device is initialised but not added.
-///
-/// # Invariants
-///
-/// Holds the reference `device_initialize()` gave; the device is not added.
-struct Initialized(NonNull<MdevDevice>);
+struct Initialized(UnaddedDevice<MdevDevice>);
 
 impl Initialized {
     fn new(t: &MdevType, uuid: Uuid, reservation: Reservation<'_>) -> Result<Self> {
@@ -228,86 +224,66 @@ impl Initialized {
             GFP_KERNEL,
         )?;
         let mdev = NonNull::new(KBox::into_raw(mdev)).ok_or(ENOMEM)?;
-        // SAFETY: `mdev` is freshly allocated and zeroed; nothing else knows it.
+        // SAFETY: `mdev` is freshly allocated and zeroed; nothing else knows it. Its
+        // release, set below before the value can be dropped, frees it.
+        let dev = unsafe { UnaddedDevice::initialize(mdev) };
+        let raw = dev.get().raw();
+        // SAFETY: Initialised and not added: nothing else knows the device yet.
         unsafe {
-            let raw = (*mdev.as_ptr()).raw.get();
-            let dev = &raw mut (*raw).dev;
-            bindings::device_initialize(dev);
-            (*dev).parent = t.parent().dev();
-            (*dev).bus = bus::bus_type();
-            (*dev).release = Some(mdev_device_release);
-            (*dev).groups = DEVICE_GROUPS.as_raw();
+            let d = dev.as_raw();
+            (*d).parent = t.parent().dev();
+            (*d).bus = bus::bus_type();
+            (*d).release = Some(mdev_device_release);
+            (*d).groups = DEVICE_GROUPS.as_raw();
             (*raw).type_ = t.as_raw();
             (*raw).uuid = uuid.to_guid();
-            // Quiet until complete: `device_add()`'s `add`, the probe's `bind`, and the
-            // `unbind` and `remove` of a failure's unwinding are not sent. Only
-            // `Linked::announce` clears it. Set before the device is visible to
-            // anyone, so no other writer of the kobject's flags can race this one.
-            mdev_rs_dev_set_uevent_suppress(dev, 1);
-            // Pairs with the kobject_put() in `mdev_device_release`.
-            bindings::kobject_get(t.kobj());
         }
+        // Quiet until complete: `device_add()`'s `add`, the probe's `bind`, and the
+        // `unbind` and `remove` of a failure's unwinding are not sent. Only
+        // `Linked::announce` clears it.
+        dev.suppress_uevents();
+        // Pairs with the kobject_put() in `mdev_device_release`.
+        // SAFETY: The type's kobject is added (`MdevType`'s invariant).
+        unsafe { bindings::kobject_get(t.kobj()) };
         // From here the device's release gives the UUID and the instance back.
         reservation.commit();
-        // INVARIANT: `device_initialize()` gave the reference this value holds.
-        Ok(Initialized(mdev))
+        Ok(Initialized(dev))
     }
 
     fn mdev(&self) -> &MdevDevice {
-        // SAFETY: Alive while the reference is held (type invariant).
-        unsafe { self.0.as_ref() }
+        self.0.get()
     }
 
     /// Names the device after its UUID, as `%pUl` prints it.
     fn set_name(&self) -> Result {
-        let guid = self.mdev().uuid.to_guid();
-        // SAFETY: The device is initialised; the format takes one `guid_t *`.
-        kernel::error::to_result(unsafe {
-            bindings::dev_set_name(self.mdev().dev(), c"%pUl".as_char_ptr(), &raw const guid)
-        })
+        self.0.set_name_guid(&self.mdev().uuid.to_guid())
     }
 
     /// Adds the device to the bus; needs to be inside its parent's gate (`EINVAL` and a
     /// warning for another parent's: it would not hold this one's unregistration off).
+    /// On failure the reference is put.
     fn add(self, gate: &Entered<'_>) -> Result<Added> {
         let parent = self.mdev().mtype().parent();
         if kernel::warn_on!(!core::ptr::eq(gate.parent(), parent)) {
             return Err(EINVAL);
         }
-        // SAFETY: Initialised and not added (type invariant).
-        kernel::error::to_result(unsafe { bindings::device_add(self.mdev().dev()) })?;
-        let mdev = self.0;
-        core::mem::forget(self);
-        // INVARIANT: Added just now; the reference moves to the `Added`.
-        Ok(Added(mdev))
+        Ok(Added(self.0.add()?))
     }
 }
 
-impl Drop for Initialized {
-    fn drop(&mut self) {
-        // SAFETY: Balances device_initialize() (type invariant).
-        unsafe { bindings::put_device(self.mdev().dev()) };
-    }
-}
-
-/// An mdev whose device is added to the bus.
-///
-/// # Invariants
-///
-/// Holds the initial reference; the device is added; the sysfs links are not made.
-struct Added(NonNull<MdevDevice>);
+/// An mdev whose device is added to the bus; the sysfs links are not made.
+struct Added(AddedDevice<MdevDevice>);
 
 impl Added {
     fn mdev(&self) -> &MdevDevice {
-        // SAFETY: Alive while the reference is held (type invariant).
-        unsafe { self.0.as_ref() }
+        self.0.get()
     }
 
     /// Binds the vendor's driver: runs its `probe`.
     fn attach(&self, drv: &VendorDriver) -> Result {
         // SAFETY: The device is added and `drv` is registered on this bus.
         kernel::error::to_result(unsafe {
-            bindings::device_driver_attach(drv.device_driver(), self.mdev().dev())
+            bindings::device_driver_attach(drv.device_driver(), self.0.as_raw())
         })
     }
 
@@ -315,32 +291,20 @@ impl Added {
     fn link(self) -> Result<Linked> {
         let mdev = self.mdev();
         let t = mdev.mtype();
-        // SAFETY: The device is added and named; the type's kobjects are live.
-        unsafe {
-            let kobj = &raw mut (*mdev.dev()).kobj;
-            let name = bindings::dev_name(mdev.dev());
-            kernel::error::to_result(bindings::sysfs_create_link(t.devices_kobj(), kobj, name))?;
-            let ret = bindings::sysfs_create_link(kobj, t.kobj(), c"mdev_type".as_char_ptr());
-            if ret != 0 {
-                bindings::sysfs_remove_link(t.devices_kobj(), name);
-                return Err(Error::from_errno(ret));
-            }
-        }
-        let mdev = self.0;
-        core::mem::forget(self);
+        let (kobj, name) = (mdev.kobj(), mdev.name());
+        // SAFETY: The device is added and named, and its name and kobject stay valid
+        // while it is alive, until the `Added` in the `Linked` is dropped, after the
+        // links. The type's kobjects are added until the parent's `tear_down`, which
+        // removes the mdev first.
+        let in_type = unsafe { SysfsLink::create(t.devices_kobj(), kobj, name) }?;
+        // SAFETY: As above. On failure `in_type` is dropped: removed.
+        let to_type = unsafe { SysfsLink::create(kobj, t.kobj(), c"mdev_type".as_char_ptr()) }?;
         // INVARIANT: Both links were just made; the reference moves on.
-        Ok(Linked(mdev))
-    }
-}
-
-impl Drop for Added {
-    fn drop(&mut self) {
-        let dev = self.mdev().dev();
-        // SAFETY: Added, holding the initial reference (type invariant).
-        unsafe {
-            bindings::device_del(dev);
-            bindings::put_device(dev);
-        }
+        Ok(Linked {
+            _to_type: to_type,
+            _in_type: in_type,
+            added: self,
+        })
     }
 }
 
@@ -348,13 +312,19 @@ impl Drop for Added {
 ///
 /// # Invariants
 ///
-/// Holds the initial reference; the device is added and both links exist.
-struct Linked(NonNull<MdevDevice>);
+/// The links are those of the device of `added`. The fields are dropped in their
+/// order: the links, then the device.
+struct Linked {
+    /// `<mdev>/mdev_type`.
+    _to_type: SysfsLink,
+    /// `<type>/devices/<uuid>`.
+    _in_type: SysfsLink,
+    added: Added,
+}
 
 impl Linked {
     fn mdev(&self) -> &MdevDevice {
-        // SAFETY: Alive while the reference is held (type invariant).
-        unsafe { self.0.as_ref() }
+        self.added.mdev()
     }
 
     /// Tells userspace the mdev is there: clears the suppression set in
@@ -382,20 +352,12 @@ impl Linked {
     ///
     /// Mirrors nothing of the C core, which sends `add` from `device_add()`.
     fn announce(&self) {
-        let dev = self.mdev().dev();
-        // SAFETY: The device is added and alive (type invariant). The device lock is
-        // taken and released here, with no early return in between; the lock order
-        // is gate (read), then device lock, as in `Added::attach`. `driver` is only
-        // changed under the device lock, which `device_is_bound()` reads under.
-        unsafe {
-            let kobj = &raw mut (*dev).kobj;
-            mdev_rs_device_lock(dev);
-            mdev_rs_dev_set_uevent_suppress(dev, 0);
-            bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_ADD);
-            if bindings::device_is_bound(dev) {
-                bindings::kobject_uevent(kobj, bindings::kobject_action_KOBJ_BIND);
-            }
-            mdev_rs_device_unlock(dev);
+        // The lock order is gate (read), then device lock, as in `Added::attach`.
+        let lock = self.added.0.lock();
+        lock.set_uevent_suppress(false);
+        lock.uevent(bindings::kobject_action_KOBJ_ADD);
+        if lock.is_bound() {
+            lock.uevent(bindings::kobject_action_KOBJ_BIND);
         }
     }
 
@@ -419,29 +381,29 @@ impl Linked {
     /// The caller must have moved the mdev from Active to Removing.
     unsafe fn reclaim(mdev: NonNull<MdevDevice>) -> Linked {
         // SAFETY: An active mdev is alive: the device model holds its initial reference.
-        unsafe { mdev.as_ref() }.set_active(false);
-        // INVARIANT: An active mdev is added and linked, and the reference `activate`
-        // left to the device model is now the caller's (it won the move to Removing).
-        Linked(mdev)
+        let m = unsafe { mdev.as_ref() };
+        m.set_active(false);
+        let t = m.mtype();
+        // SAFETY: An active mdev is added and linked (`link`, then `activate`, which
+        // forgot the `Linked`); the links and the reference `activate` left to the
+        // device model are now the caller's (it won the move to Removing). The
+        // kobjects and the name stay valid as for `link`.
+        unsafe {
+            Linked {
+                _to_type: SysfsLink::from_raw(m.kobj(), c"mdev_type".as_char_ptr()),
+                _in_type: SysfsLink::from_raw(t.devices_kobj(), m.name()),
+                added: Added(AddedDevice::from_raw(mdev)),
+            }
+        }
     }
 }
 
 impl Drop for Linked {
     fn drop(&mut self) {
-        let mdev = self.mdev();
-        let t = mdev.mtype();
         // Removal runs under the parent's gate: a user's remove holds it for reading,
-        // unregistration for writing.
-        t.parent().gate().assert_held();
-        // SAFETY: Both links exist (type invariant); the device stays alive until the
-        // `Added` below is dropped.
-        unsafe {
-            let name = bindings::dev_name(mdev.dev());
-            bindings::sysfs_remove_link(&raw mut (*mdev.dev()).kobj, c"mdev_type".as_char_ptr());
-            bindings::sysfs_remove_link(t.devices_kobj(), name);
-        }
-        // INVARIANT: The links are gone; what is left is an added device.
-        drop(Added(self.0));
+        // unregistration for writing. Then the fields are dropped: the links, then the
+        // device (`device_del()`, `put_device()`).
+        self.mdev().mtype().parent().gate().assert_held();
     }
 }
 

@@ -39,6 +39,7 @@
 mod bus;
 mod device;
 mod driver;
+mod driver_model;
 mod exports;
 mod ffi;
 mod gate;

@@ -15,21 +15,26 @@
 //! the creates and removes in flight, and holds it while it removes every child.
 
 use core::fmt::Write;
+use core::ptr::NonNull;
 
 use kernel::bindings;
 use kernel::device::Device;
-use kernel::ffi::c_char;
 use kernel::ffi::c_int;
 use kernel::ffi::c_uint;
 use kernel::prelude::*;
+use kernel::sync::aref::ARef;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::static_lock_class;
 use kernel::types::Opaque;
 
-use crate::bus;
+use crate::bus::CompatLink;
 use crate::device;
 use crate::driver::VendorDriver;
+use crate::driver_model;
+use crate::driver_model::Kobject;
+use crate::driver_model::KobjectDir;
+use crate::driver_model::Kset;
 use crate::ffi;
 use crate::gate::Closed;
 use crate::gate::Entered;
@@ -73,6 +78,27 @@ impl Parent {
     pub(crate) fn dev(&self) -> *mut bindings::device {
         // SAFETY: Registered, so `dev` is set and not changed (type invariant).
         unsafe { (*self.raw()).dev }
+    }
+
+    /// The parent device, live while the parent is registered.
+    pub(crate) fn device(&self) -> &Device {
+        // SAFETY: `dev` outlives the registration (the header's contract), so its
+        // reference count is not zero while `self` is borrowed.
+        unsafe { Device::from_raw(self.dev()) }
+    }
+
+    /// `dev_driver_string()` of the parent device: its driver's name, else its bus's,
+    /// else its class's.
+    fn driver_string(&self) -> &CStr {
+        // SAFETY: The device is live; the string lives as long as its driver, bus or
+        // class, which outlive the registration.
+        unsafe { CStr::from_char_ptr(bindings::dev_driver_string(self.dev())) }
+    }
+
+    /// The kset of the types (`mdev_supported_types`).
+    fn kset(&self) -> *mut bindings::kset {
+        // SAFETY: Set by `register` and not changed (type invariant).
+        unsafe { (*self.raw()).mdev_types_kset }
     }
 
     /// The gate between create/remove and unregistration (`unreg_sem`).
@@ -281,8 +307,9 @@ unsafe extern "C" fn mdev_type_release(kobj: *mut bindings::kobject) {
         let parent = (*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent;
         (parent, (*parent).dev)
     };
-    // SAFETY: Pairs with the get_device() in `add_type`.
-    unsafe { bindings::put_device(parent_dev) };
+    // SAFETY: Pairs with the `ARef::into_raw()` in `add_type`: that reference is given
+    // back here. A parent's `dev` is not null (the header's contract).
+    drop(unsafe { ARef::<Device>::from_raw(NonNull::new_unchecked(parent_dev).cast()) });
     // Pairs with the teardown::track() in `add_type`. The vendor may free the type and
     // the parent as soon as this returns: nothing of them is touched after it.
     crate::teardown::released(parent);
@@ -301,127 +328,182 @@ pub(crate) fn type_dir_name(driver: &CStr, sysfs_name: &CStr) -> Result<KVec<u8>
     Ok(name)
 }
 
-/// Adds the kobject and `devices` directory of `t` under `kset`.
+/// A parent's registration: what it made, in the order it made it (the kset of the
+/// types, its first `added` types, then the `mdev_bus` link). Kept in the vendor's
+/// structs from [`register`] to [`unregister`] ([`Registration::keep`],
+/// [`Registration::reclaim`]). Dropping it undoes it: the one teardown of an
+/// unregistration and of a failed registration.
 ///
-/// # Safety
+/// # Invariants
 ///
-/// `t` must point to a vendor type not in use; `parent` must be being registered.
-unsafe fn add_type(
-    parent: *mut ffi::mdev_parent,
-    kset: *mut bindings::kset,
-    t: *mut ffi::mdev_type,
-) -> Result {
-    // SAFETY: `t` and `parent` are valid (caller). `MDEV_TYPE_KTYPE.as_raw()`: the
-    // kobject initialised with it is `(*t).kobj`, the field at `KOBJ_OFFSET` of the
-    // `MdevType` `t`, alive until `remove_type`'s `kobject_del()` (the vendor frees it
-    // only after unregistration); no attributes but the ktype's are added to it (the
-    // `devices` kobject and the links are other objects); its `parent`, which
-    // `is_visible` reads, is set before `kobject_init_and_add()`.
-    unsafe {
-        // A type may be registered again (after a failed registration, or after its
-        // parent's unregistration): its kobject from then is dead, since both waited
-        // for its release, but still holds the freed name and the initialised state.
-        // Start from a clean kobject, as the header's zero-initialised types do.
-        core::ptr::write_bytes(&raw mut (*t).kobj, 0, 1);
-        (*t).devices_kobj = core::ptr::null_mut();
-        (*t).kobj.kset = kset;
-        (*t).parent = parent;
-        // Pairs with the put_device() in `mdev_type_release`.
-        bindings::get_device((*parent).dev);
-        // The kobject is initialised below on every path, and its release, whenever
-        // it runs, is waited for by unregistration. Pairs with the
-        // teardown::released() in `mdev_type_release`.
-        crate::teardown::track(parent);
-        let name = type_dir_name(
-            CStr::from_char_ptr(bindings::dev_driver_string((*parent).dev)),
-            CStr::from_char_ptr((*t).sysfs_name),
-        );
-        let ret = match &name {
-            Ok(name) => bindings::kobject_init_and_add(
-                &raw mut (*t).kobj,
-                MDEV_TYPE_KTYPE.as_raw(),
-                core::ptr::null_mut(),
-                c"%s".as_char_ptr(),
-                name.as_ptr(),
-            ),
+/// `parent` was filled in by [`register`], and it, its device and its types stay valid
+/// until the value is dropped (the header's contract). `kset` is `Some` until the
+/// drop; the parent's types `0..added` were added to it by [`Registration::add_type`]
+/// (their kobject and `devices` directory are owned by this value), the others are
+/// not in use. `link` is the parent device's.
+struct Registration<'a> {
+    parent: &'a Parent,
+    kset: Option<Kset>,
+    added: usize,
+    link: Option<CompatLink>,
+}
+
+impl<'a> Registration<'a> {
+    /// Starts the registration of `parent`: makes the kset of its types,
+    /// `<parent>/mdev_supported_types`.
+    ///
+    /// # Safety
+    ///
+    /// `parent` was just filled in by [`register`], whose contract holds, and nothing
+    /// else of it is made yet.
+    unsafe fn new(parent: &'a Parent) -> Result<Self> {
+        let kset = match Kset::create_and_add(c"mdev_supported_types", parent.device()) {
+            Ok(kset) => kset,
             Err(e) => {
-                // The kobject must still be initialised for the put below.
-                bindings::kobject_init(&raw mut (*t).kobj, MDEV_TYPE_KTYPE.as_raw());
-                e.to_errno()
+                // Nothing to remove: only the bookkeeping's own count to give up.
+                crate::teardown::wait(parent.raw());
+                return Err(e);
             }
         };
-        if ret != 0 {
-            // kobject_init_and_add() holds a reference even when it fails.
-            bindings::kobject_put(&raw mut (*t).kobj);
-            return Err(Error::from_errno(ret));
+        // SAFETY: Being registered: nothing else reads the field yet.
+        unsafe { (*parent.raw()).mdev_types_kset = kset.as_raw() };
+        // INVARIANT: The kset is made and no type is added yet (caller).
+        Ok(Registration {
+            parent,
+            kset: Some(kset),
+            added: 0,
+            link: None,
+        })
+    }
+
+    /// Adds the parent's type `added` to the kset: its kobject, with the type's
+    /// attributes, and its `devices` directory. Both are left in the vendor's
+    /// `struct mdev_type`, owned by this value.
+    fn add_type(&mut self, kset: &Kset) -> Result {
+        let p = self.parent;
+        let t = *p.types().get(self.added).ok_or(EINVAL)?;
+        // SAFETY: A vendor type (type invariant); the vendor sets `sysfs_name`
+        // (required) to a NUL-terminated string that outlives the type.
+        let sysfs_name = unsafe { CStr::from_char_ptr((*t).sysfs_name) };
+        let name = type_dir_name(p.driver_string(), sysfs_name)?;
+        let name = CStr::from_bytes_with_nul(&name).map_err(|_| EINVAL)?;
+        // SAFETY: The type is not in use (type invariant): nothing else reads these
+        // fields.
+        unsafe {
+            (*t).devices_kobj = core::ptr::null_mut();
+            (*t).parent = p.raw();
         }
-        (*t).devices_kobj =
-            bindings::kobject_create_and_add(c"devices".as_char_ptr(), &raw mut (*t).kobj);
-        if (*t).devices_kobj.is_null() {
-            bindings::kobject_del(&raw mut (*t).kobj);
-            bindings::kobject_put(&raw mut (*t).kobj);
-            return Err(ENOMEM);
+        // A reference to the parent device for the type's kobject. Pairs with the
+        // `ARef::from_raw()` in `mdev_type_release`.
+        let _ = ARef::into_raw(ARef::<Device>::from(p.device()));
+        // The kobject is initialised below on every path, and its release, whenever it
+        // runs, is waited for by the drop of this value. Pairs with the
+        // teardown::released() in `mdev_type_release`.
+        crate::teardown::track(p.raw());
+        // SAFETY: `t` is a type not in use (type invariant), valid until its release,
+        // which the drop of this value waits for; `MDEV_TYPE_KTYPE` is only used here,
+        // so its kobjects are the `kobj` of `MdevType`s; their `parent`, which
+        // `is_visible` reads, is set; no attribute but the ktype's is added to them
+        // (the `devices` directory and the links are other kobjects).
+        let kobj = unsafe {
+            Kobject::init_and_add(
+                NonNull::new_unchecked(t).cast::<MdevType>(),
+                &MDEV_TYPE_KTYPE,
+                kset,
+                name,
+            )
+        }?;
+        // On failure `kobj` is dropped: deleted and put, as the C core does.
+        let devices = KobjectDir::create_and_add(c"devices", &kobj)?;
+        // SAFETY: Not in use yet (type invariant); read by `MdevType::devices_kobj`.
+        unsafe { (*t).devices_kobj = devices.into_raw() };
+        // INVARIANT: Type `added` is added; the drop takes both back.
+        let _ = kobj.into_raw();
+        self.added += 1;
+        Ok(())
+    }
+
+    /// Adds every type of the parent.
+    fn add_types(&mut self) -> Result {
+        let kset = self.kset.take().ok_or(EINVAL)?;
+        let mut ret = Ok(());
+        while ret.is_ok() && self.added < self.parent.types().len() {
+            ret = self.add_type(&kset);
+        }
+        self.kset = Some(kset);
+        ret
+    }
+
+    /// Makes the parent's `mdev_bus` link, `/sys/class/mdev_bus/<parent>`.
+    fn link(&mut self) -> Result {
+        // SAFETY: The parent device outlives the registration, and so this value
+        // (type invariant), which owns the link.
+        self.link = Some(unsafe { CompatLink::create(self.parent.device()) }?);
+        Ok(())
+    }
+
+    /// Leaves the registration made, in the vendor's structs, until [`unregister`]
+    /// takes it back with [`Registration::reclaim`].
+    fn keep(self) {
+        core::mem::forget(self);
+    }
+
+    /// The complete registration of `parent`, kept by [`Registration::keep`], taken
+    /// back for its unregistration.
+    ///
+    /// # Safety
+    ///
+    /// `parent` is registered, and not being unregistered by another caller.
+    unsafe fn reclaim(parent: &'a Parent) -> Self {
+        // SAFETY: A complete registration made the kset, every type and the link, and
+        // forgot their values; they are this caller's (caller).
+        let (kset, link) = unsafe {
+            (
+                Kset::from_raw(parent.kset()),
+                CompatLink::from_raw(parent.device()),
+            )
+        };
+        // INVARIANT: Everything was made, and the header's contract still holds.
+        Registration {
+            parent,
+            kset: Some(kset),
+            added: parent.types().len(),
+            link: Some(link),
         }
     }
-    Ok(())
 }
 
-/// Removes what `add_type` added.
-///
-/// # Safety
-///
-/// `t` must have been added by `add_type` and not removed since.
-unsafe fn remove_type(t: *mut ffi::mdev_type) {
-    // SAFETY: Added by `add_type` (caller).
-    unsafe {
-        bindings::kobject_put((*t).devices_kobj);
-        bindings::kobject_del(&raw mut (*t).kobj);
-        bindings::kobject_put(&raw mut (*t).kobj);
-    }
-}
-
-/// Sends a `KOBJ_CHANGE` uevent with `MDEV_STATE=<state>` on the parent device.
-///
-/// # Safety
-///
-/// `dev` must be a live device.
-unsafe fn notify(dev: *mut bindings::device, state: &'static CStr) {
-    let mut envp: [*mut c_char; 2] = [state.as_char_ptr().cast_mut(), core::ptr::null_mut()];
-    // SAFETY: `dev` is live (caller); `envp` is NULL-terminated and only read. A failed
-    // uevent is not an error of the registration (the C core ignores it too).
-    unsafe {
-        bindings::kobject_uevent_env(
-            &raw mut (*dev).kobj,
-            bindings::kobject_action_KOBJ_CHANGE,
-            envp.as_mut_ptr(),
-        )
-    };
-}
-
-/// Undoes a registration that failed after its first `added` types were added to
-/// `kset`: they were usable already, so what was created on them is removed first,
-/// then the types and the kset, under the gate as unregistration does, so that no
-/// create can slip in between; then it waits for their last releases before the
-/// vendor gets its memory back.
-///
-/// # Safety
-///
-/// `parent` is being registered by [`register`], which created `kset` and added the
-/// parent's types `0..added` to it and nothing else.
-unsafe fn roll_back(parent: *mut ffi::mdev_parent, kset: *mut bindings::kset, added: usize) {
-    {
-        // SAFETY: Filled in by `register`; not yet visible to the vendor as registered.
-        let p = unsafe { Parent::from_raw(parent) };
-        let gate = p.close();
-        device::remove_all_children(&gate);
-        for &t in p.types().iter().take(added).rev() {
-            // SAFETY: Types `0..added` were added (caller).
-            unsafe { remove_type(t) };
+impl Drop for Registration<'_> {
+    /// Undoes the registration. The types were usable already, so what was created on
+    /// them is removed first; all of it under the gate closed, so that no create or
+    /// remove can slip in between: the `mdev_bus` link, every mdev of the parent, the
+    /// types (each its `devices` directory, then its kobject, whose `kobject_del()`
+    /// drains its attributes), then the kset. Then, outside the gate (the releases may
+    /// be delayed, by `DEBUG_KOBJECT_RELEASE` or by a reference outside the core), it
+    /// waits for the last release of each of them: when it returns nothing of the
+    /// core reaches the parent or its types, and the vendor may free or re-register
+    /// them at once (the C core does not wait; see [`crate::teardown`]).
+    fn drop(&mut self) {
+        let p = self.parent;
+        {
+            let gate = p.close();
+            drop(self.link.take());
+            device::remove_all_children(&gate);
+            for &t in p.types().iter().take(self.added) {
+                // SAFETY: Added by `add_type`, which left both to this value (type
+                // invariant); no mdev refers to the type any more.
+                unsafe {
+                    drop(KobjectDir::from_raw((*t).devices_kobj));
+                    drop(Kobject::from_raw(
+                        NonNull::new_unchecked(t).cast::<MdevType>(),
+                    ));
+                }
+            }
+            drop(self.kset.take());
         }
-        // SAFETY: Created by `register` (caller), and its types are gone.
-        unsafe { bindings::kset_unregister(kset) };
+        // Not with the gate held: nothing waiting on it may hold up a release.
+        crate::teardown::wait(p.raw());
     }
-    crate::teardown::wait(parent);
 }
 
 /// Registers `parent`: the ABI's `mdev_register_parent()`.
@@ -438,7 +520,8 @@ pub(crate) unsafe fn register(
     types: *mut *mut ffi::mdev_type,
     nr_types: c_uint,
 ) -> Result {
-    // Pairs with the teardown::wait() of unregistration or of the failures below.
+    // Pairs with the teardown::wait() of the drop of the `Registration`, or of its
+    // failed start.
     // First, so that a parent registered twice is refused before it is touched.
     crate::teardown::begin(parent)?;
     // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
@@ -456,57 +539,29 @@ pub(crate) unsafe fn register(
         // CAST: The C core stores the unsigned max_instances in an atomic_t too.
         (*parent).available_instances.counter = (*drv).max_instances as c_int;
     }
-
-    // SAFETY: `dev` is live (caller).
-    let kset = unsafe {
-        bindings::kset_create_and_add(
-            c"mdev_supported_types".as_char_ptr(),
-            core::ptr::null(),
-            &raw mut (*dev).kobj,
-        )
-    };
-    if kset.is_null() {
-        crate::teardown::wait(parent);
-        return Err(ENOMEM);
-    }
-    // SAFETY: `parent` is being registered.
-    unsafe { (*parent).mdev_types_kset = kset };
-    // CAST: A `u32` count fits a `usize` on every architecture Linux has.
-    for i in 0..nr_types as usize {
-        // SAFETY: `types` has `nr_types` entries (caller).
-        let t = unsafe { *types.add(i) };
-        // SAFETY: `t` is a vendor type not in use; `parent` is being registered.
-        if let Err(e) = unsafe { add_type(parent, kset, t) } {
-            // SAFETY: Types `0..i` were added to `kset` above.
-            unsafe { roll_back(parent, kset, i) };
-            return Err(e);
-        }
-    }
-
+    // SAFETY: Filled in above; valid for the registration (caller). Not used after the
+    // drop of the `Registration`, which may give it back to the vendor.
+    let p = unsafe { Parent::from_raw(parent) };
+    // SAFETY: Just filled in, with the header's contract.
+    let mut reg = unsafe { Registration::new(p) }?;
+    // A failure drops `reg`, which undoes what was made.
+    reg.add_types()?;
     // The `mdev_bus` link is how userspace (mdevctl, libvirt) finds parents: without
     // it the registration is not complete, so its failure fails the registration. The
     // C core warns and goes on without it.
-    // SAFETY: `dev` is live.
-    let ret = unsafe { bindings::class_compat_create_link(bus::compat_class(), dev) };
-    if ret != 0 {
-        // SAFETY: Every type was added to `kset` above.
-        // CAST: A `u32` count fits a `usize` on every architecture Linux has.
-        unsafe { roll_back(parent, kset, nr_types as usize) };
-        return Err(Error::from_errno(ret));
-    }
-    // SAFETY: `dev` is live for the whole registration (caller).
-    let d: &Device = unsafe { Device::from_raw(dev) };
-    dev_info!(d, "MDEV: Registered\n");
-    // SAFETY: `dev` is live (caller).
-    unsafe { notify(dev, c"MDEV_STATE=registered") };
+    reg.link()?;
+    // Taken back by `unregister`.
+    reg.keep();
+    dev_info!(p.device(), "MDEV: Registered\n");
+    driver_model::uevent_change(p.device(), c"MDEV_STATE=registered");
     Ok(())
 }
 
 /// Unregisters `parent`: the ABI's `mdev_unregister_parent()`. Waits for every create
 /// and remove in flight, removes every mdev of the parent, then the types, and
 /// returns only when the last release of each of them has run, so that the vendor
-/// may free or re-register the parent and its types at once (the C core does not
-/// wait; see [`crate::teardown`]).
+/// may free or re-register the parent and its types at once (see the drop of
+/// [`Registration`]).
 ///
 /// Must not be called with any lock held that a vendor's `remove` callback, or a
 /// sysfs store of the parent's mdevs, takes: it waits for both.
@@ -515,29 +570,15 @@ pub(crate) unsafe fn register(
 ///
 /// `parent` must be registered and not being unregistered.
 pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
-    // SAFETY: Registered (caller), and stays so until the end of this function.
+    // SAFETY: Registered (caller). Not used after the drop of the `Registration`.
     let p = unsafe { Parent::from_raw(parent) };
-    let dev = p.dev();
-    // SAFETY: `dev` outlives the registration (the header's contract).
-    let d: &Device = unsafe { Device::from_raw(dev) };
-    dev_info!(d, "MDEV: Unregistering\n");
-    {
-        let gate = p.close();
-        // SAFETY: `dev` is live and the link was created by `register`.
-        unsafe { bindings::class_compat_remove_link(bus::compat_class(), dev) };
-        device::remove_all_children(&gate);
-        for &t in p.types() {
-            // SAFETY: Added by `register`; no mdev refers to it any more.
-            unsafe { remove_type(t) };
-        }
-        // SAFETY: Created by `register`; its types are gone.
-        unsafe { bindings::kset_unregister((*parent).mdev_types_kset) };
-    }
-    // Outside the gate: the releases may be delayed (DEBUG_KOBJECT_RELEASE) or held up
-    // by a reference outside the core.
-    crate::teardown::wait(parent);
-    // SAFETY: `dev` outlives the registration (the header's contract).
-    unsafe { notify(dev, c"MDEV_STATE=unregistered") };
+    // The parent device outlives the registration; this reference keeps it for the
+    // uevent after it.
+    let dev: ARef<Device> = p.device().into();
+    dev_info!(dev, "MDEV: Unregistering\n");
+    // SAFETY: Registered, and not being unregistered by another caller (caller).
+    drop(unsafe { Registration::reclaim(p) });
+    driver_model::uevent_change(&dev, c"MDEV_STATE=unregistered");
 }
 
 #[kunit_tests(mdev_rs_type_name)]
