@@ -34,9 +34,9 @@
 //! `Documentation/design.rst`.
 //!
 //! Using this module: the crate provides `crate::mdev_bindings`, the bindgen output of
-//! `mdev_bindings.mk`, and includes this file as a module.
+//! `mdev_bindings.mk`, and `crate::sysfs`, the attribute framework `lib/sysfs.rs`
+//! (the one the core uses too), and includes this file as a module.
 
-use core::fmt;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
@@ -47,16 +47,20 @@ use kernel::device::Core;
 use kernel::device::DeviceContext;
 use kernel::device::Normal;
 use kernel::error::from_err_ptr;
-use kernel::error::from_result;
 use kernel::error::to_result;
 use kernel::error::VTABLE_DEFAULT_ERROR;
-use kernel::ffi::c_char;
 use kernel::prelude::*;
-use kernel::str::as_char_ptr_in_const_context;
 use kernel::sync::Completion;
 use kernel::types::Opaque;
 
 use crate::mdev_bindings as ffi;
+use crate::sysfs;
+use crate::sysfs::DeviceObject;
+use crate::sysfs::OfDevice;
+use crate::sysfs::OwnFile;
+use crate::sysfs::Written;
+
+pub(crate) use crate::sysfs::ShowBuffer;
 
 /// One type of mediated device a driver offers.
 pub(crate) struct TypeSpec {
@@ -128,10 +132,10 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
     /// When the driver has no `get_available`, the core counts instances: how many
     /// the parent has, shared by all types.
     const MAX_INSTANCES: u32 = 0;
-    /// Per-mdev vendor attribute groups, ending with `None`. Their files exist only
-    /// while the mdev is bound: created after `probe`, removed (waiting for the
-    /// stores in flight) before `remove`.
-    const ATTRIBUTE_GROUPS: &'static [Option<&'static AttributeGroup<Self>>] = &[None];
+    /// Per-mdev vendor attribute groups, built by `sysfs::sysfs_groups!` from
+    /// [`Attribute`]s. Their files exist only while the mdev is bound: created after
+    /// `probe`, removed (waiting for the stores in flight) before `remove`.
+    const ATTRIBUTE_GROUPS: Groups<Self> = sysfs::Groups::NONE;
 
     /// A new mdev of type `TYPES[ty]` is being created. Called with the parent's gate
     /// held for reading and the mdev's device lock held, from the create only (an mdev
@@ -358,12 +362,7 @@ impl<T: Driver> Registration<T> {
                 (*drv).get_available = Some(get_available_callback::<T>);
             }
             (*drv).driver.name = T::NAME.as_char_ptr();
-            if !matches!(T::ATTRIBUTE_GROUPS.last(), Some(None)) {
-                return Err(EINVAL);
-            }
-            // CAST: `Option<&AttributeGroup<T>>` is a nullable pointer to a transparent
-            // `attribute_group`, so the slice is the NULL-terminated array C wants.
-            (*drv).driver.dev_groups = T::ATTRIBUTE_GROUPS.as_ptr().cast();
+            (*drv).driver.dev_groups = T::ATTRIBUTE_GROUPS.as_raw();
             (*drv).driver.owner = module.as_ptr();
             to_result(ffi::mdev_register_driver(drv))?;
             (*inner).driver_registered = true;
@@ -427,27 +426,6 @@ impl<T: Driver> Drop for Registration<T> {
     }
 }
 
-/// What a vendor attribute's `show` writes into; `write!` to it like to a string.
-pub(crate) struct ShowBuffer<'a> {
-    buf: &'a mut [u8],
-    len: usize,
-}
-
-impl fmt::Write for ShowBuffer<'_> {
-    /// Appends, keeping the last byte for the terminating NUL as `sysfs_emit` does;
-    /// what does not fit is cut off.
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let room = self.buf.len().saturating_sub(self.len + 1);
-        let n = s.len().min(room);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        if let Some(end) = self.buf.get_mut(self.len) {
-            *end = 0;
-        }
-        Ok(())
-    }
-}
-
 /// A vendor attribute's `show`: gets the driver, the bound mdev and its data.
 pub(crate) type ShowFn<T> =
     fn(&T, &Device<Bound>, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
@@ -457,147 +435,63 @@ pub(crate) type ShowFn<T> =
 /// `EIO` instead of telling userspace more than it wrote, or nothing at all).
 pub(crate) type StoreFn<T> = fn(&T, &Device<Bound>, &<T as Driver>::Data, &[u8]) -> Result<usize>;
 
-/// A per-mdev vendor attribute of driver `T`.
-///
-/// # Invariants
-///
-/// `raw` is the first field, so a pointer to it is a pointer to the `Attribute<T>`; it
-/// is only registered (through [`Driver::ATTRIBUTE_GROUPS`]) on mdevs bound to `T`.
-#[repr(C)]
-pub(crate) struct Attribute<T: Driver> {
-    raw: bindings::device_attribute,
-    show: Option<ShowFn<T>>,
-    store: Option<StoreFn<T>>,
-}
+/// The objects the vendor attributes of `T` are on: the bound mdevs of `T`. Their
+/// methods get the driver, the mdev and its data.
+pub(crate) struct BoundMdev<T>(PhantomData<T>);
 
-// SAFETY: Immutable after construction; the C side only reads it.
-unsafe impl<T: Driver> Sync for Attribute<T> {}
+/// A per-mdev vendor attribute of driver `T`: `Attribute::new(name, show, store)`,
+/// readable (0444) with a `show`, writable by root (0200) with a `store`.
+pub(crate) type Attribute<T> = sysfs::DeviceAttribute<BoundMdev<T>>;
 
-/// The driver and the data of a bound mdev of `T`, from its device.
-///
-/// # Safety
-///
-/// `dev` must be an mdev bound to a registered `T`, with its driver data set by
-/// `probe_callback`, and stay so for `'a`.
-unsafe fn bound<'a, T: Driver>(
-    dev: *mut bindings::device,
-) -> (&'a T, &'a Device<Bound>, &'a T::Data) {
-    // SAFETY: `dev` is the `dev` of an mdev of one of `T`'s types, bound (caller).
-    unsafe {
-        let mdev = kernel::container_of!(dev, ffi::mdev_device, dev);
-        let inner = inner_of_type::<T>((*mdev).type_);
-        (
-            &inner.data,
-            Device::<Bound>::from_raw(mdev),
-            &*bindings::dev_get_drvdata(dev).cast::<T::Data>(),
-        )
+/// The vendor attribute groups of driver `T`, as [`Driver::ATTRIBUTE_GROUPS`] takes
+/// them: `sysfs::sysfs_groups!(mdev::Attribute<Driver>: [{ name: ..., attrs: [...] }])`.
+/// The macro builds statics, which cannot use `Self`: name the driver type
+/// (`mdev::Attribute<Mtty>`), also inside `impl Driver for Mtty`.
+pub(crate) type Groups<T> = sysfs::Groups<OfDevice<BoundMdev<T>>>;
+
+// SAFETY: Attributes of `BoundMdev<T>` are only registered through
+// `T::ATTRIBUTE_GROUPS`, the `dev_groups` of `T`'s driver, so on mdevs of `T`'s types,
+// and only while they are bound to it (the driver core adds the groups after `probe`
+// and removes them, waiting for the calls in flight, before `remove`), with their
+// driver data set by `probe_callback`: what `from_device` takes. `store` does not
+// remove its file, as `SELF_REMOVABLE` is false (the vendor's groups may have names),
+// and must not pass `file` on: its `Target` holds references (the mdev, its data)
+// that the file keeps alive. It does not.
+unsafe impl<T: Driver> DeviceObject for BoundMdev<T> {
+    /// A vendor's store does not remove its file: its groups may have names.
+    const SELF_REMOVABLE: bool = false;
+    type Target<'a> = (&'a T, &'a Device<Bound>, &'a T::Data);
+    type Show = ShowFn<T>;
+    type Store = StoreFn<T>;
+
+    unsafe fn from_device<'a>(dev: *mut bindings::device) -> Self::Target<'a> {
+        // SAFETY: `dev` is the `dev` of a bound mdev of one of `T`'s types, whose driver
+        // data is `probe_callback`'s, for `'a` (the impl's contract and the caller's).
+        unsafe {
+            let mdev = kernel::container_of!(dev, ffi::mdev_device, dev);
+            let inner = inner_of_type::<T>((*mdev).type_);
+            (
+                &inner.data,
+                Device::<Bound>::from_raw(mdev),
+                &*bindings::dev_get_drvdata(dev).cast::<T::Data>(),
+            )
+        }
     }
-}
 
-/// # Safety
-///
-/// Called by the driver core on a bound mdev of `T` for one of its attributes, with a
-/// page-sized buffer.
-unsafe extern "C" fn show_trampoline<T: Driver>(
-    dev: *mut bindings::device,
-    attr: *mut bindings::device_attribute,
-    buf: *mut c_char,
-) -> isize {
-    // SAFETY: The attribute's file exists only while the mdev is bound (its group is
-    // removed, waiting for this call, before `remove`); `attr` is an `Attribute<T>`
-    // (type invariant); `buf` is a page.
-    let ((driver, mdev, data), attr, buf) = unsafe {
-        (
-            bound::<T>(dev),
-            &*attr.cast::<Attribute<T>>(),
-            core::slice::from_raw_parts_mut(buf.cast::<u8>(), bindings::PAGE_SIZE),
-        )
-    };
-    from_result(|| {
-        let show = attr.show.ok_or(EIO)?;
-        let mut out = ShowBuffer { buf, len: 0 };
-        show(driver, mdev, data, &mut out)?;
-        // CAST: At most a page.
-        Ok(out.len as isize)
-    })
-}
-
-/// # Safety
-///
-/// Called by the driver core on a bound mdev of `T` for one of its attributes, with
-/// `count` bytes at `buf`.
-unsafe extern "C" fn store_trampoline<T: Driver>(
-    dev: *mut bindings::device,
-    attr: *mut bindings::device_attribute,
-    buf: *const c_char,
-    count: usize,
-) -> isize {
-    // SAFETY: As in `show_trampoline`; `count` bytes are at `buf`.
-    let ((driver, mdev, data), attr, input) = unsafe {
-        (
-            bound::<T>(dev),
-            &*attr.cast::<Attribute<T>>(),
-            core::slice::from_raw_parts(buf.cast::<u8>(), count),
-        )
-    };
-    from_result(|| {
-        let store = attr.store.ok_or(EIO)?;
-        let n = store(driver, mdev, data, input)?;
-        if n > count || (n == 0 && count > 0) {
-            return Err(EIO);
-        }
-        // CAST: At most `count` bytes, bounded by a page.
-        Ok(n as isize)
-    })
-}
-
-impl<T: Driver> Attribute<T> {
-    /// An attribute named `name`: readable (0444) with a `show`, writable by root
-    /// (0200) with a `store`.
-    pub(crate) const fn new(
-        name: &'static CStr,
-        show: Option<ShowFn<T>>,
-        store: Option<StoreFn<T>>,
-    ) -> Self {
-        // A static attribute's lockdep key is its own static `skey`, which sysfs
-        // uses when `key` is null.
-        let mut raw: bindings::device_attribute = pin_init::zeroed();
-        raw.attr.name = as_char_ptr_in_const_context(name);
-        raw.attr.mode =
-            if show.is_some() { 0o444 } else { 0 } | if store.is_some() { 0o200 } else { 0 };
-        if show.is_some() {
-            raw.__bindgen_anon_1.show = Some(show_trampoline::<T>);
-        }
-        if store.is_some() {
-            raw.__bindgen_anon_2.store = Some(store_trampoline::<T>);
-        }
-        Attribute { raw, show, store }
+    fn show(
+        show: ShowFn<T>,
+        (driver, mdev, data): Self::Target<'_>,
+        out: &mut ShowBuffer<'_>,
+    ) -> Result {
+        show(driver, mdev, data, out)
     }
-}
 
-/// A group of vendor attributes of `T`, in a subdirectory of the mdev.
-#[repr(transparent)]
-pub(crate) struct AttributeGroup<T: Driver>(bindings::attribute_group, PhantomData<T>);
-
-// SAFETY: Immutable after construction; the C side only reads it.
-unsafe impl<T: Driver> Sync for AttributeGroup<T> {}
-
-impl<T: Driver> AttributeGroup<T> {
-    /// The group `name` (a subdirectory of the mdev) of `attrs`, which ends with `None`.
-    pub(crate) const fn new(
-        name: &'static CStr,
-        attrs: &'static [Option<&'static Attribute<T>>],
-    ) -> Self {
-        assert!(
-            !attrs.is_empty() && attrs[attrs.len() - 1].is_none(),
-            "an attribute list ends with None"
-        );
-        let mut raw: bindings::attribute_group = pin_init::zeroed();
-        raw.name = as_char_ptr_in_const_context(name);
-        // CAST: `Option<&Attribute<T>>` is a nullable pointer to an `Attribute<T>`, whose
-        // first field is its `device_attribute`, whose first field is its `attribute`: the
-        // slice is the NULL-terminated array of `attribute *` C wants.
-        raw.__bindgen_anon_2.attrs = attrs.as_ptr().cast_mut().cast();
-        AttributeGroup(raw, PhantomData)
+    fn store(
+        store: StoreFn<T>,
+        (driver, mdev, data): Self::Target<'_>,
+        _file: OwnFile<'_>,
+        buf: Written<'_>,
+    ) -> Result<usize> {
+        store(driver, mdev, data, buf.as_bytes())
     }
 }

@@ -80,6 +80,9 @@ mod vfio_bindings {
 
 #[path = "../api/mdev.rs"]
 mod mdev;
+#[path = "../lib/sysfs.rs"]
+#[expect(dead_code)] // Only the vendor API's part of the framework is used here.
+mod sysfs;
 #[path = "../api/vfio.rs"]
 mod vfio;
 
@@ -182,8 +185,6 @@ fn uart_store(
 
 static UART: mdev::Attribute<Mtty> =
     mdev::Attribute::new(c"uart", Some(uart_show), Some(uart_store));
-static VENDOR: mdev::AttributeGroup<Mtty> =
-    mdev::AttributeGroup::new(c"vendor", &[Some(&UART), None]);
 
 #[vtable]
 impl mdev::Driver for Mtty {
@@ -191,8 +192,10 @@ impl mdev::Driver for Mtty {
 
     const NAME: &'static CStr = c"mtty_rs";
     const DEVICE_API: &'static CStr = c"vfio-pci";
-    const ATTRIBUTE_GROUPS: &'static [Option<&'static mdev::AttributeGroup<Self>>] =
-        &[Some(&VENDOR), None];
+    const ATTRIBUTE_GROUPS: mdev::Groups<Self> = sysfs::sysfs_groups!(mdev::Attribute<Mtty>: [{
+        name: c"vendor",
+        attrs: [UART],
+    }]);
     const TYPES: &'static [mdev::TypeSpec] = &[
         mdev::TypeSpec {
             sysfs_name: c"1",

@@ -58,13 +58,14 @@ use crate::parent::Parent;
 use crate::registry;
 use crate::registry::Reservation;
 use crate::registry::State;
-use crate::sysfs::AttributeGroup;
-use crate::sysfs::AttributeList;
+use crate::sysfs::sysfs_groups;
 use crate::sysfs::DeviceAttribute;
 use crate::sysfs::DeviceObject;
 use crate::sysfs::DevicePtr;
-use crate::sysfs::GroupList;
+use crate::sysfs::Groups;
 use crate::sysfs::OfDevice;
+use crate::sysfs::OwnFile;
+use crate::sysfs::ShowBuffer;
 use crate::sysfs::Written;
 use crate::uuid::Uuid;
 
@@ -103,18 +104,21 @@ pub(crate) struct MdevDevice {
     uuid: Uuid,
 }
 
-// SAFETY: Every device on the mdev bus is the `raw.dev` of an `MdevDevice` (only the
-// core makes them), and `raw` and `dev` are first fields, so the cast below finds it.
-unsafe impl DeviceObject for MdevDevice {
-    unsafe fn from_device(dev: *mut bindings::device) -> NonNull<Self> {
+impl MdevDevice {
+    /// The mdev whose device is `dev`.
+    ///
+    /// # Safety
+    ///
+    /// `dev` must be the device of an mdev (every device on the mdev bus is: only the
+    /// core makes them).
+    unsafe fn of_device(dev: *mut bindings::device) -> NonNull<MdevDevice> {
+        // `raw` and its `dev` are first fields, so the mdev is at the device's address.
         let mdev = kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>();
-        // SAFETY: `dev` is not null (caller: it is embedded in an `MdevDevice`), and
-        // neither is the object around it.
+        // SAFETY: `dev` is not null (caller: it is the device of an mdev), and neither is
+        // the object around it.
         unsafe { NonNull::new_unchecked(mdev) }
     }
-}
 
-impl MdevDevice {
     fn raw(&self) -> *mut ffi::mdev_device {
         self.raw.get()
     }
@@ -149,16 +153,46 @@ impl MdevDevice {
 pub(crate) unsafe fn parent_of<'a>(dev: *mut bindings::device) -> &'a Parent {
     // SAFETY: A device of an mdev is the `dev` of an `MdevDevice`, alive for `'a`
     // (caller).
-    let mdev: &'a MdevDevice = unsafe { MdevDevice::from_device(dev).as_ref() };
+    let mdev: &'a MdevDevice = unsafe { MdevDevice::of_device(dev).as_ref() };
     mdev.mtype().parent()
 }
 
-static REMOVE: DeviceAttribute<MdevDevice> = DeviceAttribute::write_only(c"remove", remove_store);
-static DEVICE_ATTRS: AttributeList<OfDevice<MdevDevice>, 2> =
-    AttributeList::of_device([Some(&REMOVE), None]);
-static DEVICE_GROUP: AttributeGroup<OfDevice<MdevDevice>> = AttributeGroup::new(&DEVICE_ATTRS);
-static DEVICE_GROUPS: GroupList<OfDevice<MdevDevice>, 2> =
-    GroupList::new([Some(&DEVICE_GROUP), None]);
+// SAFETY: `DEVICE_GROUPS`, the only groups of `MdevDevice` attributes, are only set on
+// the devices of mdevs (`Initialized::new`): those `of_device` takes. `remove_store`
+// removes its own file, so `SELF_REMOVABLE` is true and its group has no name (which
+// `AttributeGroup::new` enforces): `device_remove_file_self()` only looks in the
+// device's own directory.
+unsafe impl DeviceObject for MdevDevice {
+    const SELF_REMOVABLE: bool = true;
+    type Target<'a> = DevicePtr<MdevDevice>;
+    /// The core's device attributes have no `show`.
+    type Show = core::convert::Infallible;
+    type Store = fn(DevicePtr<MdevDevice>, OwnFile<'_>, Written<'_>) -> Result<usize>;
+
+    unsafe fn from_device<'a>(dev: *mut bindings::device) -> Self::Target<'a> {
+        // SAFETY: `dev` carries an attribute of `MdevDevice`, so it is an mdev's device
+        // (the impl's contract).
+        DevicePtr::new(unsafe { MdevDevice::of_device(dev) })
+    }
+
+    fn show(show: Self::Show, _: DevicePtr<MdevDevice>, _: &mut ShowBuffer<'_>) -> Result {
+        match show {}
+    }
+
+    fn store(
+        store: Self::Store,
+        mdev: DevicePtr<MdevDevice>,
+        file: OwnFile<'_>,
+        buf: Written<'_>,
+    ) -> Result<usize> {
+        store(mdev, file, buf)
+    }
+}
+
+static REMOVE: DeviceAttribute<MdevDevice> =
+    DeviceAttribute::<MdevDevice>::new(c"remove", None, Some(remove_store));
+static DEVICE_GROUPS: Groups<OfDevice<MdevDevice>> =
+    sysfs_groups!(DeviceAttribute<MdevDevice>: [{ attrs: [REMOVE] }]);
 
 /// The release of an mdev's device: its last reference is gone.
 ///
@@ -436,11 +470,7 @@ pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
 /// release still needs the parent and the type, which the vendor may free once its
 /// unregistration is through the gate. So nothing of the mdev is touched after its
 /// removal.
-fn remove_store(
-    ptr: DevicePtr<MdevDevice>,
-    attr: &DeviceAttribute<MdevDevice>,
-    buf: Written<'_>,
-) -> Result<usize> {
+fn remove_store(ptr: DevicePtr<MdevDevice>, file: OwnFile<'_>, buf: Written<'_>) -> Result<usize> {
     let count = buf.as_bytes().len();
     // As in the C core, whatever `kstrtoul()` refuses is `EINVAL`.
     if kstrto::kstrtoul(buf.as_c_str(), 0).map_err(|_| EINVAL)? == 0 {
@@ -448,8 +478,10 @@ fn remove_store(
     }
     // SAFETY: Until this store removes its own file, it holds the file's active
     // reference, which keeps `device_del()`, and so the mdev's removal, from completing.
+    // `mdev` is only used before `file.remove_self()` below; the parent stays alive
+    // after it while the gate is held.
     let mdev = unsafe { ptr.get() };
-    let (uuid, dev, parent) = (mdev.uuid, mdev.dev(), mdev.mtype().parent());
+    let (uuid, parent) = (mdev.uuid, mdev.mtype().parent());
     match registry::state(uuid) {
         Some(State::Creating) => return Err(EAGAIN),
         Some(State::Active) => {}
@@ -458,9 +490,10 @@ fn remove_store(
     }
     // The parent stays registered while the gate is held.
     let gate = parent.enter().ok_or(ENODEV)?;
-    // SAFETY: Called from this attribute's store on this mdev's device.
-    if !unsafe { attr.remove_self(dev) } {
-        // Another writer of this file won and removed the mdev: do not touch it.
+    // Consumes `file`: the file is removed at most once per call.
+    if !file.remove_self() {
+        // Another writer of this file won; `remove_self()` returned only after that
+        // write did, which removed the mdev and may have freed it: do not touch it.
         return Ok(count);
     }
     if registry::transition(uuid, State::Active, State::Removing) {
@@ -482,7 +515,7 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
     // SAFETY: The iteration passes live children.
     if unsafe { bus::is_mdev(dev) } {
         // SAFETY: A device on the mdev bus is an `MdevDevice`.
-        let ptr = unsafe { MdevDevice::from_device(dev) };
+        let ptr = unsafe { MdevDevice::of_device(dev) };
         // SAFETY: The iteration holds a reference to the child while this runs.
         let uuid = unsafe { ptr.as_ref() }.uuid;
         // With the gate held for writing no create or remove is in flight (each holds

@@ -45,6 +45,7 @@ mod gate;
 mod kstrto;
 mod parent;
 mod registry;
+#[path = "../lib/sysfs.rs"]
 mod sysfs;
 mod teardown;
 mod uuid;

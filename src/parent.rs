@@ -34,16 +34,11 @@ use crate::ffi;
 use crate::gate::Closed;
 use crate::gate::Entered;
 use crate::gate::Gate;
-use crate::sysfs::Attribute;
-use crate::sysfs::AttributeGroup;
-use crate::sysfs::AttributeList;
-use crate::sysfs::GroupList;
-use crate::sysfs::IsVisibleFn;
+use crate::sysfs::sysfs_groups;
+use crate::sysfs::KobjAttribute;
 use crate::sysfs::KobjType;
 use crate::sysfs::KobjectObject;
 use crate::sysfs::ShowBuffer;
-use crate::sysfs::SysfsOps;
-use crate::sysfs::Visibility;
 use crate::sysfs::Written;
 use crate::uuid::Uuid;
 
@@ -207,26 +202,20 @@ impl MdevType {
     }
 }
 
-// SAFETY: Only kobjects of `MDEV_TYPE_KTYPE` are converted, and those are the `kobj`
-// field of a `struct mdev_type` added by `register`.
+// SAFETY: `MdevType` is a transparent wrapper of `Opaque<struct mdev_type>`, so its
+// kobject is at the offset of `kobj`, and a `&MdevType` may exist while the kobject core
+// changes the kobject. Which kobjects are `MdevType`s: see `add_type`, the only user of
+// `MDEV_TYPE_KTYPE`.
 unsafe impl KobjectObject for MdevType {
-    unsafe fn from_kobject<'a>(kobj: *mut bindings::kobject) -> &'a Self {
-        // SAFETY: `kobj` is the `kobj` field of a live `mdev_type` (caller).
-        unsafe { MdevType::from_raw(kernel::container_of!(kobj, ffi::mdev_type, kobj)) }
-    }
-}
+    const KOBJ_OFFSET: usize = core::mem::offset_of!(ffi::mdev_type, kobj);
 
-impl Visibility for MdevType {
-    fn visibility() -> Option<IsVisibleFn<Self>> {
-        Some(type_attr_visible)
-    }
-}
-
-fn type_attr_visible(t: &MdevType, attr: &Attribute<MdevType>) -> u16 {
-    if DESCRIPTION.is(core::ptr::from_ref(attr).cast()) && !t.parent().driver().has_description() {
-        0
-    } else {
-        attr.mode()
+    /// `description` only if the vendor has `show_description`, as in the C core.
+    fn is_visible(&self, attr: &KobjAttribute<MdevType>) -> u16 {
+        if core::ptr::eq(attr, &DESCRIPTION) && !self.parent().driver().has_description() {
+            0
+        } else {
+            attr.mode()
+        }
     }
 }
 
@@ -264,26 +253,21 @@ fn description_show(t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
     t.parent().driver().show_description(t, out)
 }
 
-static CREATE: Attribute<MdevType> = Attribute::write_only(c"create", create_store);
-static DEVICE_API: Attribute<MdevType> = Attribute::read_only(c"device_api", device_api_show);
-static NAME: Attribute<MdevType> = Attribute::read_only(c"name", name_show);
-static AVAILABLE_INSTANCES: Attribute<MdevType> =
-    Attribute::read_only(c"available_instances", available_instances_show);
-static DESCRIPTION: Attribute<MdevType> = Attribute::read_only(c"description", description_show);
+static CREATE: KobjAttribute<MdevType> = KobjAttribute::write_only(c"create", create_store);
+static DEVICE_API: KobjAttribute<MdevType> =
+    KobjAttribute::read_only(c"device_api", device_api_show);
+static NAME: KobjAttribute<MdevType> = KobjAttribute::read_only(c"name", name_show);
+static AVAILABLE_INSTANCES: KobjAttribute<MdevType> =
+    KobjAttribute::read_only(c"available_instances", available_instances_show);
+static DESCRIPTION: KobjAttribute<MdevType> =
+    KobjAttribute::read_only(c"description", description_show);
 
-static TYPE_ATTRS: AttributeList<MdevType, 6> = AttributeList::new([
-    Some(&CREATE),
-    Some(&DEVICE_API),
-    Some(&NAME),
-    Some(&AVAILABLE_INSTANCES),
-    Some(&DESCRIPTION),
-    None,
-]);
-static TYPE_GROUP: AttributeGroup<MdevType> = AttributeGroup::with_visibility(&TYPE_ATTRS);
-static TYPE_GROUPS: GroupList<MdevType, 2> = GroupList::new([Some(&TYPE_GROUP), None]);
-static TYPE_SYSFS_OPS: SysfsOps<MdevType> = SysfsOps::new();
-static MDEV_TYPE_KTYPE: KobjType<MdevType> =
-    KobjType::new(mdev_type_release, &TYPE_SYSFS_OPS, &TYPE_GROUPS);
+static MDEV_TYPE_KTYPE: KobjType<MdevType> = KobjType::new(
+    mdev_type_release,
+    sysfs_groups!(KobjAttribute<MdevType>: [{
+        attrs: [CREATE, DEVICE_API, NAME, AVAILABLE_INSTANCES, DESCRIPTION],
+    }]),
+);
 
 /// The release of a type's kobject: the last reference to it is gone.
 ///
@@ -327,7 +311,12 @@ unsafe fn add_type(
     kset: *mut bindings::kset,
     t: *mut ffi::mdev_type,
 ) -> Result {
-    // SAFETY: `t` and `parent` are valid (caller).
+    // SAFETY: `t` and `parent` are valid (caller). `MDEV_TYPE_KTYPE.as_raw()`: the
+    // kobject initialised with it is `(*t).kobj`, the field at `KOBJ_OFFSET` of the
+    // `MdevType` `t`, alive until `remove_type`'s `kobject_del()` (the vendor frees it
+    // only after unregistration); no attributes but the ktype's are added to it (the
+    // `devices` kobject and the links are other objects); its `parent`, which
+    // `is_visible` reads, is set before `kobject_init_and_add()`.
     unsafe {
         // A type may be registered again (after a failed registration, or after its
         // parent's unregistration): its kobject from then is dead, since both waited

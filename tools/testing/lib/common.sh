@@ -29,7 +29,7 @@ die() { log "error: $*"; exit 1; }
 copy_module_sources() { # DEST
 	mkdir -p "$1"
 	rsync -a --delete --filter=':- .gitignore' --filter='+ /.gitignore' \
-		--filter='+ /src/***' --filter='+ /api/***' --filter='+ /samples/***' \
+		--filter='+ /src/***' --filter='+ /lib/***' --filter='+ /api/***' --filter='+ /samples/***' \
 		--filter='+ /tools/' --filter='+ /tools/testing/' --filter='+ /tools/testing/vendor/***' \
 		--filter='+ /Kbuild' --filter='+ /Kconfig' --filter='+ /Makefile' \
 		--filter='+ /*.mk' --filter='+ /*.h' --filter='- *' \

@@ -15,8 +15,13 @@
 //! UUID reusable. A kernel report logged during a round fails it too (and the VM
 //! runner fails the run).
 //!
-//! The seed is printed: a run with the same seed makes the same choices on each
-//! thread; the interleavings are the kernel's and the scheduler's.
+//! Most operations are aimed where they can take effect, from what earlier results
+//! said of each UUID (`soak/ops.rs`, `Hint`); the rest are aimed at random, so that
+//! they also meet mdevs that are gone, not yet there or going away.
+//!
+//! The seed is printed: a run with the same seed makes the same random draws on each
+//! thread; what they pick also depends on earlier results, and the interleavings are
+//! the kernel's and the scheduler's.
 //!
 //! On the C core some operations meet known faults of the reference
 //! (Documentation/testing.rst, "Known bugs of the reference"); they are avoided
@@ -31,7 +36,7 @@
 //!   --threads N     worker threads (default 4)
 //!   --seed N        the seed (default: from the clock), printed either way
 //!   --parents L     the vendors, comma-separated: mtty_rs, mdev_test (default both)
-//!   --uuids N       size of the UUID space (default 16); the parents are loaded
+//!   --uuids N       size of the UUID space (default 64); the parents are loaded
 //!                   with 4 times as many ports or instances
 //!   --round S       length of a round in seconds (default 60; on the debug kernel
 //!                   the check after a round takes 10-30 s, for the late releases)
@@ -109,7 +114,7 @@ fn parse_args(args: &[String]) -> Result<Options, String> {
         threads: 4,
         seed,
         parents: parents::PARENTS.iter().collect(),
-        uuids: 16,
+        uuids: 64,
         round: 60,
         hold_us: 2000,
         known_faults: std::env::var_os("MDEV_RUN_KNOWN_FAULTS").is_some_and(|v| !v.is_empty()),
@@ -269,6 +274,7 @@ fn main() -> ExitCode {
         c_core: !rust_core,
         stranded: Mutex::new(BTreeSet::new()),
         strandings: AtomicU64::new(0),
+        hints: Mutex::new(BTreeMap::new()),
     };
 
     let mut report = Reporter::new(3);

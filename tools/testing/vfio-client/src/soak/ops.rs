@@ -13,7 +13,18 @@
 //!
 //! Every other result is a failure: a clear message says what was done, what came
 //! back and what was allowed.
+//!
+//! Where an operation is aimed is chosen with [`Hint`]s, what the threads last
+//! learned of each UUID: three times in four a create goes to a UUID that has no mdev
+//! and was not lately found awaiting its release, and any other operation but a
+//! remove to a live mdev with its own parent (bound, and of a VFIO parent, where that
+//! matters); the fourth time, and for every remove, both are chosen at random. So
+//! the space fills with live mdevs until removes, which find one as often as the
+//! space holds them, keep pace with creates, and operations still meet mdevs that are
+//! gone, not yet there, of the other parent or going away. The hints only aim: how a
+//! result is judged never depends on them.
 
+use std::collections::BTreeMap;
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::fd::AsRawFd;
@@ -113,6 +124,44 @@ impl Rng {
     }
 }
 
+/// What the threads last learned of a UUID (see the module's docs).
+#[derive(Clone, Copy, Default)]
+pub struct Hint {
+    /// The parent its mdev was created on, if the last create of it succeeded and
+    /// nothing since said the mdev is gone.
+    live_on: Option<usize>,
+    /// Whether its mdev was unbound from its driver (by the driver's `unbind` file)
+    /// since: then it has no vendor attribute and no VFIO device.
+    unbound: bool,
+    /// When it was last found awaiting a release: removed, or `EEXIST` with no mdev
+    /// known.
+    reserved_at: Option<Instant>,
+}
+
+impl Hint {
+    /// Its mdev was just created on parent `p`.
+    fn live(p: usize) -> Hint {
+        Hint {
+            live_on: Some(p),
+            ..Hint::default()
+        }
+    }
+
+    /// Its mdev went away at `t` (removed, or its parent unloaded): its release may
+    /// still be pending.
+    fn gone(t: Instant) -> Hint {
+        Hint {
+            reserved_at: Some(t),
+            ..Hint::default()
+        }
+    }
+}
+
+/// How long a UUID found awaiting its release is left alone by aimed creates: on
+/// the debug kernel a release comes seconds after the remove (DEBUG_KOBJECT_RELEASE),
+/// on the standard kernel at once.
+const RESERVED_BACKOFF: Duration = Duration::from_secs(1);
+
 /// What the whole soak shares.
 pub struct Shared {
     pub parents: Vec<&'static ParentDef>,
@@ -148,6 +197,8 @@ pub struct Shared {
     pub stranded: Mutex<BTreeSet<String>>,
     /// How many removes stranded an mdev so.
     pub strandings: AtomicU64,
+    /// Per UUID, what the threads last learned of it; none is as good as nothing.
+    pub hints: Mutex<BTreeMap<String, Hint>>,
 }
 
 /// A parent is reloaded again only after this many times as long as its last reload
@@ -166,6 +217,13 @@ impl Shared {
         g0 % 2 == 0 && self.gen(p) == g0
     }
 
+    /// Updates the hint of `uuid`.
+    fn hint(&self, uuid: &str, f: impl FnOnce(&mut Hint)) {
+        if let Ok(mut h) = self.hints.lock() {
+            f(h.entry(uuid.to_string()).or_default());
+        }
+    }
+
     /// Records the first failure and stops every thread.
     pub fn fail(&self, msg: String) {
         let mut f = self.failure.lock().unwrap_or_else(|e| e.into_inner());
@@ -182,6 +240,13 @@ impl Shared {
         let def = self.parents[p];
         let t0 = Instant::now();
         self.gens[p].fetch_add(1, Ordering::SeqCst);
+        // An unload removes the parent's mdevs (or, refused, none): either way they
+        // are no longer known to be live.
+        if let Ok(mut hints) = self.hints.lock() {
+            for h in hints.values_mut().filter(|h| h.live_on == Some(p)) {
+                *h = Hint::gone(t0);
+            }
+        }
         let r = sys::delete_module(def.module, libc::O_NONBLOCK);
         let out = match r {
             Ok(()) => def
@@ -289,6 +354,67 @@ impl Worker<'_> {
         uuids[self.rng.below(uuids.len())].clone()
     }
 
+    /// A parent and a UUID for `kind`, aimed three times in four (module docs).
+    fn pick(&mut self, kind: Kind) -> (usize, String) {
+        let p = self.pick_parent();
+        let uuid = self.pick_uuid();
+        if self.rng.below(4) == 0 {
+            return (p, uuid);
+        }
+        let aimed: Vec<(String, Option<usize>)> = {
+            let uuids = self.sh.uuids.read().unwrap_or_else(|e| e.into_inner());
+            let hints = self.sh.hints.lock().unwrap_or_else(|e| e.into_inner());
+            let now = Instant::now();
+            uuids
+                .iter()
+                .filter_map(|u| {
+                    let h = hints.get(u).copied().unwrap_or_default();
+                    let free = h.live_on.is_none()
+                        && h.reserved_at.is_none_or(|t| now - t >= RESERVED_BACKOFF);
+                    let q = h.live_on;
+                    // What only a bound mdev has: its vendor attribute, a VFIO device
+                    // (only the parents that register one).
+                    let bound = !h.unbound;
+                    let vfio = q.is_some_and(|q| self.sh.parents[q].vfio);
+                    match kind {
+                        Kind::Create if free => Some((u.clone(), None)),
+                        Kind::Create => None,
+                        // Not aimed: a remove then succeeds as often as mdevs are live
+                        // in the space, which keeps a population for the others.
+                        Kind::Remove => None,
+                        Kind::ReadVendor | Kind::WriteVendor if !bound => None,
+                        Kind::VfioOpen if !bound || !vfio => None,
+                        _ => q.map(|q| (u.clone(), Some(q))),
+                    }
+                })
+                .collect()
+        };
+        if aimed.is_empty() {
+            return (p, uuid);
+        }
+        let (u, q) = aimed[self.rng.below(aimed.len())].clone();
+        (q.unwrap_or(p), u)
+    }
+
+    /// Learns from the result of `kind` on `uuid` of parent `p`.
+    fn learn(&self, kind: Kind, p: usize, uuid: &str, r: &OpResult) {
+        let now = Instant::now();
+        match (kind, r) {
+            (Kind::Create, Ok(None)) => self.sh.hint(uuid, |h| *h = Hint::live(p)),
+            (Kind::Unbind, Ok(None)) => self.sh.hint(uuid, |h| h.unbound = true),
+            (Kind::Create, Ok(Some(Errno::EEXIST))) => self.sh.hint(uuid, |h| {
+                if h.live_on.is_none() {
+                    h.reserved_at = Some(now);
+                }
+            }),
+            (Kind::Remove, Ok(None)) | (Kind::Remove, Ok(Some(Errno::ENODEV))) => {
+                self.sh.hint(uuid, |h| *h = Hint::gone(now))
+            }
+            (Kind::Remove, Ok(Some(Errno::ENOENT))) => self.sh.hint(uuid, |h| h.live_on = None),
+            _ => {}
+        }
+    }
+
     fn set_doing(&self, what: &str) {
         if let Ok(mut d) = self.sh.doing[self.id].lock() {
             d.clear();
@@ -308,8 +434,7 @@ impl Worker<'_> {
                 None => kind = Kind::ReadAttr,
             }
         }
-        let p = self.pick_parent();
-        let uuid = self.pick_uuid();
+        let (p, uuid) = self.pick(kind);
         let r = match kind {
             Kind::Create => {
                 let t = self.rng.below(self.sh.parents[p].types.len());
@@ -324,6 +449,7 @@ impl Worker<'_> {
             Kind::VfioOpen => self.vfio_open(&uuid),
             Kind::Reload => unreachable!(),
         };
+        self.learn(kind, p, &uuid, &r);
         (kind, r)
     }
 
