@@ -62,7 +62,7 @@ qemu_alive() { kill -0 "$qpid" 2>/dev/null; }
 reports() { grep -c '^[0-9]* passed, [0-9]* failed' $w/ktap.log; }
 # report_ready N: the inner guest printed its Nth report, or QEMU is gone.
 report_ready() { [ "$(reports)" -ge "$1" ] || ! qemu_alive; }
-# qmp COMMAND: a QMP command to QEMU (its replies and events go to qemu.out).
+# qmp COMMAND: a QMP command to QEMU (its replies and events go to qmp.log).
 qmp() { echo "{\"execute\": \"$1\"}" >&5; }
 
 # The kernel's mtty (samples/vfio-mdev/mtty.c) and what it is known to get wrong.
@@ -86,22 +86,24 @@ result dual_port_mdev_created $st "cannot create a $vendor-2 mdev or load mdpy"
 # 2. The inner guest. SeaBIOS, not qboot (which gives no interrupts with
 #    acpi=noirq); acpi=noirq (without it the 8250 probe alone takes 17 s); two
 #    legacy ports: ttyS0 the console, ttyS1 the KTAP report, so the mdev's ports
-#    are ttyS2 and ttyS3. QMP on QEMU's stdin, a FIFO held open on fd 5.
+#    are ttyS2 and ttyS3. QMP on a pipe chardev: commands into the FIFO qmp.in
+#    (held open on fd 5), replies and events out of qmp.out into qmp.log.
 : >$w/console.log
 : >$w/ktap.log
-rm -f $w/monitor $w/remove.rc $w/rmmod.rc
-mkfifo $w/monitor
+rm -f $w/qmp.in $w/qmp.out $w/remove.rc $w/rmmod.rc
+mkfifo $w/qmp.in $w/qmp.out
+cat $w/qmp.out >$w/qmp.log &
+exec 5<>$w/qmp.in
 t0=$(uptime_s)
 timeout -s KILL $((3 * limit)) qemu-system-x86_64 -nodefaults -display none \
-	-chardev stdio,id=qmp -mon chardev=qmp,mode=control \
+	-chardev pipe,id=qmp,path=$w/qmp -mon chardev=qmp,mode=control \
 	-machine pc -accel tcg -m 128 \
 	-chardev file,id=con,path=$w/console.log -serial chardev:con \
 	-chardev file,id=ktap,path=$w/ktap.log -serial chardev:ktap \
 	-kernel /vmm/bzImage -initrd /vmm/initrd.gz \
 	-append "console=ttyS0 panic=-1 8250.nr_uarts=4 acpi=noirq i8042.nokbd i8042.noaux loglevel=5 vmm.vendor=0x4348 vmm.device=0x3253 vmm.ports=2 vmm.hold=1 vmm.known=$known" \
-	-device "vfio-pci,sysfsdev=$dev" <$w/monitor >$w/qemu.out 2>&1 &
+	-device "vfio-pci,sysfsdev=$dev" </dev/null >$w/qemu.out 2>&1 &
 qpid=$!
-exec 5>$w/monitor
 qmp qmp_capabilities
 
 # nest NAME N: the inner guest's Nth report as subtest NAME; a boot cut short (a
@@ -244,6 +246,8 @@ qrc=$?
 t3=$(uptime_s)
 echo "# QEMU exit status $qrc after $(elapsed "$t0" "$t3") s (limit $((3 * limit)) s); its messages:"
 printable <$w/qemu.out | sed 's/^/# /'
+echo "# QMP:"
+printable <$w/qmp.log | sed 's/^/# /'
 result qemu_ended $qrc "QEMU exit status $qrc"
 
 # 11. No kernel report on the inner guest's console either (its /init scans its
