@@ -23,8 +23,9 @@
 #   - removal while in use by the VM: `remove` is written while QEMU holds the
 #     device; with a `request` op (mtty_rs) QEMU hot-unplugs it, the inner guest sees
 #     it go and the remove completes while QEMU still runs; without one (mtty) the
-#     remove waits until QEMU has ended (QMP `quit`), then completes;
-#     another parent's (mdpy's) create and remove work while it waits;
+#     remove waits in the VFIO core (seen in the writer's kernel stack) until
+#     QEMU has ended (QMP `quit`), then completes; another parent's (mdpy's)
+#     create and remove work while it waits;
 #   - QEMU ended cleanly, no kernel report on the inner console, nothing left.
 #
 # Prints KTAP and a tally line. Fails on a kernel report in the inner guest (its
@@ -195,15 +196,20 @@ other_parent() {
 		[ ! -e /sys/bus/mdev/devices/$other_uuid ]
 }
 
+# in_vfio_wait PID: task PID sleeps in vfio_unregister_group_dev(), the VFIO core's
+# wait for the device's last user (its kernel stack, or its wchan).
+in_vfio_wait() { grep -qs vfio_unregister_group_dev /proc/$1/stack /proc/$1/wchan; }
+
 # 7. Removal while in use by the VM, and 8. another parent meanwhile.
 (echo 1 >"$dev/remove"; echo "$? $(uptime_s)" >$w/rc.tmp; mv $w/rc.tmp $w/remove.rc) &
+rpid=$!
 tr0=$(uptime_s)
-other_parent
-st=$?
-pending=no
-[ -e $w/remove.rc ] || pending=yes
-result other_parent_works_during_remove $st "mdpy create and remove failed (the remove was pending: $pending)"
 if [ "$vendor" = mtty_rs ]; then
+	other_parent
+	st=$?
+	pending=no
+	[ -e $w/remove.rc ] || pending=yes
+	result other_parent_works_during_remove $st "mdpy create and remove failed (the remove was pending: $pending)"
 	# The request interrupt: QEMU hot-unplugs the device, the remove completes.
 	until_true "$limit" test -e $w/remove.rc
 	read -r rc rt <$w/remove.rc
@@ -216,12 +222,18 @@ if [ "$vendor" = mtty_rs ]; then
 	result inner_guest_saw_unplug $? "inner guest: ${gone:-nothing}"
 	qmp quit
 else
-	# No request op: the remove waits for the device's last user, QEMU. (The
-	# /sys/bus/mdev/devices link goes at once: device_del() removes it before it
-	# unbinds the driver, whose remove waits.)
+	# No request op: the remove waits in the VFIO core for the device's last user,
+	# QEMU (the /sys/bus/mdev/devices link goes at once: device_del() removes it
+	# before it unbinds the driver; the mdev's own directory stays until then).
+	until_true "$limit" in_vfio_wait $rpid
 	st=0
-	[ ! -e $w/remove.rc ] && qemu_alive || st=1
-	result remove_while_in_use $st "remove: ended ($(cat $w/remove.rc 2>/dev/null): status, uptime; started at $tr0) with QEMU running (it must wait)"
+	in_vfio_wait $rpid && [ ! -e $w/remove.rc ] && qemu_alive &&
+		[ -d "/sys/class/mdev_bus/$vendor/$uuid" ] || st=1
+	result remove_while_in_use $st "remove: $(cat $w/remove.rc 2>/dev/null || echo pending), writer's wchan: $(cat /proc/$rpid/wchan 2>/dev/null), QEMU running: $(qemu_alive && echo yes || echo no)"
+	other_parent
+	st=$?
+	[ ! -e $w/remove.rc ] || st=1
+	result other_parent_works_during_remove $st "mdpy create and remove failed, or the remove did not wait (it ended: $(cat $w/remove.rc 2>/dev/null))"
 	skipped inner_guest_saw_unplug "$vendor has no request op: QEMU is never asked to unplug the device"
 	tq=$(uptime_s)
 	qmp quit
