@@ -91,6 +91,9 @@ pub(crate) const PCI_NUM_IRQS: u32 = ffi::VFIO_PCI_NUM_IRQS;
 
 /// `VFIO_DEVICE_FLAGS_PCI`.
 pub(crate) const DEVICE_FLAGS_PCI: u32 = ffi::VFIO_DEVICE_FLAGS_PCI;
+/// `VFIO_DEVICE_FLAGS_RESET`: the device supports `VFIO_DEVICE_RESET`. The layer sets
+/// it in `VFIO_DEVICE_GET_INFO` for a driver that implements [`Driver::reset`].
+pub(crate) const DEVICE_FLAGS_RESET: u32 = ffi::VFIO_DEVICE_FLAGS_RESET;
 /// `VFIO_REGION_INFO_FLAG_READ`.
 pub(crate) const REGION_INFO_FLAG_READ: u32 = ffi::VFIO_REGION_INFO_FLAG_READ;
 /// `VFIO_REGION_INFO_FLAG_WRITE`.
@@ -158,7 +161,8 @@ impl Drop for EventFd {
 
 /// What `VFIO_DEVICE_GET_INFO` reports.
 pub(crate) struct DeviceInfo {
-    /// `VFIO_DEVICE_FLAGS_*`.
+    /// `VFIO_DEVICE_FLAGS_*` (the layer adds [`DEVICE_FLAGS_RESET`], see
+    /// [`Driver::reset`]).
     pub(crate) flags: u32,
     /// Number of regions.
     pub(crate) num_regions: u32,
@@ -265,8 +269,14 @@ pub(crate) trait Driver: Send + Sync + Sized + 'static {
 
     /// `VFIO_DEVICE_RESET`. Called with the layer's migration lock held (see the
     /// "Migration" section of this file), so that it never runs during a change of
-    /// migration state.
-    fn reset(&self) -> Result;
+    /// migration state. Optional: for a driver that implements it the layer sets
+    /// [`DEVICE_FLAGS_RESET`] in what `VFIO_DEVICE_GET_INFO` reports (whatever
+    /// [`Driver::device_info`] says), so that a VMM uses it (QEMU's `vfio_pci_reset()`
+    /// calls `VFIO_DEVICE_RESET` only when the flag is set); without it
+    /// `VFIO_DEVICE_RESET` is `ENOTTY` and leaves migration alone.
+    fn reset(&self) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
     /// The device is being unregistered while users still hold it open: ask them to
     /// release it (`count` counts the requests). Called every ten seconds until they
@@ -767,7 +777,7 @@ impl<T: Driver> Adapter<T> {
         // A reset ends migration, as in mtty: RUNNING, the data files disabled. The
         // lock is held across the driver's reset, so that no change of migration
         // state (which saves or loads the device) runs in between.
-        let _mig = if cmd == VFIO_DEVICE_RESET {
+        let _mig = if cmd == VFIO_DEVICE_RESET && T::HAS_RESET {
             // SAFETY: As in `open_device`.
             let mut ctl = unsafe { Device::<T>::mig_of(vdev) }.lock();
             ctl.reset();
@@ -788,7 +798,8 @@ impl<T: Driver> Adapter<T> {
                     return Err(EINVAL);
                 }
                 let d = data.device_info();
-                put_u32(&mut info, 4, d.flags);
+                let reset = if T::HAS_RESET { DEVICE_FLAGS_RESET } else { 0 };
+                put_u32(&mut info, 4, d.flags | reset);
                 put_u32(&mut info, 8, d.num_regions);
                 put_u32(&mut info, 12, d.num_irqs);
                 write_arg(arg, &info)
@@ -806,7 +817,7 @@ impl<T: Driver> Adapter<T> {
             }
             VFIO_DEVICE_SET_IRQS => Self::set_irqs(data, arg),
             // Under the migration lock (`ioctl`).
-            VFIO_DEVICE_RESET => data.reset(),
+            VFIO_DEVICE_RESET if T::HAS_RESET => data.reset(),
             _ => Err(ENOTTY),
         }
     }

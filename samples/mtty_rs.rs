@@ -25,6 +25,12 @@
 //! cat vendor/uart                             one line per port, no side effects
 //! ```
 //!
+//! A port's line gives its eight registers as a read would (RBR, IER, IIR, LCR, MCR,
+//! LSR, MSR, SCR; RBR and IER are the divisor's bytes while LCR's DLAB is set), then
+//! `DL=`, the divisor latch as the guest's driver last wrote it (which a read shows
+//! only with DLAB set: so a test can see the baud rate a guest's `stty` chose), and
+//! `fifo=`, the bytes waiting.
+//!
 //! Its store takes the device's lock, the one VFIO accesses and `request` take too.
 
 use core::fmt::Write;
@@ -103,6 +109,7 @@ fn uart_show(
         for (offset, name) in (0u8..).zip(NAMES) {
             write!(out, " {name}=0x{:02x}", u.peek(offset)?).map_err(|_| EINVAL)?;
         }
+        write!(out, " DL=0x{:04x}", u.divisor()).map_err(|_| EINVAL)?;
         writeln!(out, " fifo={}", u.pending()).map_err(|_| EINVAL)?;
     }
     if let Some(v) = state.last_read {

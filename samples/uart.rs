@@ -196,6 +196,12 @@ impl Uart {
         })
     }
 
+    /// The divisor latch (DLM << 8 | DLL), which reads show only while LCR's DLAB is
+    /// set, as the guest's driver last wrote it.
+    pub(crate) fn divisor(&self) -> u16 {
+        self.divisor
+    }
+
     /// Bytes waiting in the FIFO.
     pub(crate) fn pending(&self) -> usize {
         self.count

@@ -143,7 +143,7 @@ pub static PROFILES: &[Profile] = &[
         vfio: true,
         vendor_attr: Some((
             "vendor/uart",
-            "port0: RBR=0x00 IER=0x00 IIR=0xc1 LCR=0x00 MCR=0x00 LSR=0x60 MSR=0xb3 SCR=0x00 fifo=0\n",
+            "port0: RBR=0x00 IER=0x00 IIR=0xc1 LCR=0x00 MCR=0x00 LSR=0x60 MSR=0xb3 SCR=0x00 DL=0x0000 fifo=0\n",
         )),
     },
 ];

@@ -25,6 +25,11 @@ pub struct Profile {
     /// then it offers `VFIO_PCI_REQ_IRQ_INDEX` and signals it when the device is
     /// being removed while open. C mtty has no `request` (mtty.c 1920-1933).
     pub has_request: bool,
+    /// Whether `VFIO_DEVICE_GET_INFO` sets `VFIO_DEVICE_FLAGS_RESET` (the driver
+    /// implements `VFIO_DEVICE_RESET`). C mtty implements it (mtty_reset(), mtty.c
+    /// 1398) but reports only `VFIO_DEVICE_FLAGS_PCI` (mtty.c 1780), so a VMM never
+    /// resets it; the Rust API sets the flag for every driver with a reset.
+    pub advertises_reset: bool,
     /// What of the migration uAPI the driver gets right where C mtty does not
     /// (mtty.c 146-1350, 1910-1918): whether its stream carries the config space
     /// (mtty saves only its `serial_port`s); whether it checks a whole stream before
@@ -53,6 +58,7 @@ pub static PROFILES: &[Profile] = &[
         type_2port: "mtty-2",
         bounds_checked: false,
         has_request: false,
+        advertises_reset: false,
         mig_carries_config: false,
         mig_checks_stream: false,
         mig_precopy_enomsg: false,
@@ -67,6 +73,7 @@ pub static PROFILES: &[Profile] = &[
         type_2port: "mtty_rs-2",
         bounds_checked: true,
         has_request: true,
+        advertises_reset: true,
         mig_carries_config: true,
         mig_checks_stream: true,
         mig_precopy_enomsg: true,

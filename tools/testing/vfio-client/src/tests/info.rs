@@ -25,8 +25,10 @@ pub const TESTS: &[Test] = &[
 ];
 
 /// `VFIO_DEVICE_GET_INFO`: a PCI device with the 9 vfio-pci regions and 5 interrupt
-/// indexes (mtty.c 1778-1785); `argsz` of exactly the mandatory part is enough.
+/// indexes (mtty.c 1778-1785), resettable where the profile says the driver
+/// advertises it; `argsz` of exactly the mandatory part is enough.
 fn device_info(ctx: &Ctx, iface: Iface) -> TestResult {
+    let want_flags = device_flags(ctx);
     let m = ctx.create(1)?;
     let o = vfio::open(&m, iface)?;
     for argsz in [24, DEVICE_INFO_MINSZ] {
@@ -34,7 +36,7 @@ fn device_info(ctx: &Ctx, iface: Iface) -> TestResult {
             .dev
             .info_argsz(argsz)
             .or_fail(format!("VFIO_DEVICE_GET_INFO argsz {argsz}"))?;
-        check_eq!(i.flags, VFIO_DEVICE_FLAGS_PCI, "flags (argsz {argsz})");
+        check_eq!(i.flags, want_flags, "flags (argsz {argsz})");
         check_eq!(
             i.num_regions,
             VFIO_PCI_NUM_REGIONS,
@@ -44,6 +46,16 @@ fn device_info(ctx: &Ctx, iface: Iface) -> TestResult {
     }
     drop(o);
     Ok(m.remove()?)
+}
+
+/// The `VFIO_DEVICE_FLAGS_*` the profile's driver reports: PCI, and RESET where it
+/// advertises its `VFIO_DEVICE_RESET`.
+pub(crate) fn device_flags(ctx: &Ctx) -> u32 {
+    if ctx.p.advertises_reset {
+        VFIO_DEVICE_FLAGS_PCI | VFIO_DEVICE_FLAGS_RESET
+    } else {
+        VFIO_DEVICE_FLAGS_PCI
+    }
 }
 
 /// `VFIO_DEVICE_GET_REGION_INFO` for every region of both types: config space of
