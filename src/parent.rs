@@ -415,7 +415,9 @@ impl<'a> Registration<'a> {
         }?;
         // On failure `kobj` is dropped: deleted and put, as the C core does.
         let devices = KobjectDir::create_and_add(c"devices", &kobj)?;
-        // SAFETY: Not in use yet (type invariant); read by `MdevType::devices_kobj`.
+        // SAFETY: Not in use yet: the type's `create` file is live, but a create waits
+        // at the gate, which `register` keeps closed until the registration is complete
+        // (type invariant); read by `MdevType::devices_kobj`.
         unsafe { (*t).devices_kobj = devices.into_raw() };
         // INVARIANT: Type `added` is added; the drop takes both back.
         let _ = kobj.into_raw();
@@ -544,12 +546,19 @@ pub(crate) unsafe fn register(
     let p = unsafe { Parent::from_raw(parent) };
     // SAFETY: Just filled in, with the header's contract.
     let mut reg = unsafe { Registration::new(p) }?;
-    // A failure drops `reg`, which undoes what was made.
+    // A type's files are live as soon as its kobject is added, before its `devices`
+    // directory is made and before the parent is complete: the gate stays closed until
+    // the registration is, so a create or remove meanwhile gets `ENODEV`, as during an
+    // unregistration. (The C core lets a create in at once; one in that window links
+    // the new mdev into the sysfs root.) On failure `closed` is dropped first, opening
+    // the gate, then `reg`, whose drop closes it again to undo what was made.
+    let closed = p.close();
     reg.add_types()?;
     // The `mdev_bus` link is how userspace (mdevctl, libvirt) finds parents: without
     // it the registration is not complete, so its failure fails the registration. The
     // C core warns and goes on without it.
     reg.link()?;
+    drop(closed);
     // Taken back by `unregister`.
     reg.keep();
     dev_info!(p.device(), "MDEV: Registered\n");
