@@ -320,23 +320,15 @@ mod="" mod_parent="" mod_class="" mod_drv="" mod_types="" mod_avail="" mod_vfio=
 # when the driver's kobject is released: bus_remove_driver() puts it and
 # kobject_cleanup() deletes it, which DEBUG_KOBJECT_RELEASE delays by 1 to 4 s after
 # driver_unregister() returned. So right after rmmod the directory may still be
-# there, on either core and on any bus; wait for it up to 10 s (a release that never
-# comes still fails).
-driver_dir_gone() { # NAME
-	i=0
-	while [ -e "/sys/bus/mdev/drivers/$1" ]; do
-		[ $i -lt 10 ] || return 1
-		sleep 1
-		i=$((i + 1))
-	done
-}
+# there, on either core and on any bus: module_gone waits for it (wait_until).
+no_driver_dir() { [ ! -e "/sys/bus/mdev/drivers/$1" ]; }
 module_gone() {
 	st=0
 	loaded "$mod" && { say "$mod is loaded"; st=1; }
 	[ -e "/sys/module/$mod" ] && { say "/sys/module/$mod is left"; st=1; }
 	[ -e "$bus/$mod_parent" ] && { say "$bus/$mod_parent is left"; st=1; }
 	[ -e "/sys/class/$mod_class" ] && { say "/sys/class/$mod_class is left"; st=1; }
-	driver_dir_gone "$mod_drv" || { say "the mdev driver $mod_drv is left (10 s after)"; st=1; }
+	wait_until no_driver_dir "$mod_drv" || { say "the mdev driver $mod_drv is left (60 s after)"; st=1; }
 	[ "$(live)" = 0 ] || { say "stray mdevs"; st=1; }
 	return $st
 }
