@@ -50,6 +50,10 @@ max_points=${MDEV_FAULT_MAX:-20000}
 # Documentation/testing.rst). The sweep still ends only at an N that injects nothing,
 # past the last point.
 stride=${MDEV_FAULT_STRIDE:-1}
+# The first N (1 unless set): STRIDE guests started with START = 1 .. STRIDE split
+# one full sweep between them (each still ends only past the last point).
+start=${MDEV_FAULT_START:-1}
+case "$start" in *[!0-9]* | "" | 0) echo "MDEV_FAULT_START must be a positive number" >&2; exit 2 ;; esac
 
 say() { echo "# $*"; }
 # uuid PATH-NUMBER N: the UUID a sweep uses at N.
@@ -163,7 +167,7 @@ instance_leak_fault() {
 # and sets `points` to the number of injection points found.
 sweep() {
 	refused=0 absorbed=0 silent=0 errnos="" failures=0 points=0 known=0 leaked=0
-	nth=$((1 - stride))
+	nth=$((start - stride))
 	while :; do
 		nth=$((nth + stride))
 		[ $nth -le "$max_points" ] || { say "no end of the sweep after $max_points points"; return 1; }
@@ -217,10 +221,10 @@ sweep() {
 		[ "$inj" = yes ] || break
 	done
 	points=$((nth - 1))
-	if [ "$stride" = 1 ]; then
+	if [ "$stride" = 1 ] && [ "$start" = 1 ]; then
 		what="$points injection points, all covered"
 	else
-		what="every ${stride}th of $((nth - stride)) to $points injection points sampled"
+		what="N = $start + ${stride}k sampled, of $((nth - stride)) to $points injection points"
 	fi
 	say "$what (N=$nth injected nothing and succeeded):" \
 		"$refused refused ($errnos ), $absorbed absorbed by a call that still" \
