@@ -15,7 +15,7 @@
 //!   -> Linked        the type's devices/<uuid> and the mdev's mdev_type links;
 //!                    dropping it removes them, then device_del() + put
 //!   -> activate      announce (uevents `add`, then `bind` if bound), then state
-//!                    Active; the device model keeps the initial reference
+//!                    Active: the registry keeps the `Linked` until a remover takes it
 //! ```
 //!
 //! Every failure drops the value in hand, which unwinds exactly what was done, in
@@ -36,8 +36,7 @@
 //! not the core's and are not held back: they come before the mdev's `add`.
 //!
 //! Removal is the mirror: the remover that moves the mdev from Active to Removing
-//! owns its initial reference and turns it back into a `Linked`, whose drop undoes
-//! the rest.
+//! gets its `Linked` from the registry, and its drop undoes the rest.
 
 use core::ptr::NonNull;
 
@@ -138,6 +137,12 @@ impl MdevDevice {
         unsafe { (*self.raw()).active = active };
     }
 }
+
+// SAFETY: The `uuid` is not changed after creation; `raw` is read and written only
+// through raw places, each field under the rule its users keep (the driver core's for
+// the device; the registry state's order for `active`; `type_` and `uuid` are written
+// before the device is added), as the C core shares its `struct mdev_device`.
+unsafe impl Sync for MdevDevice {}
 
 // SAFETY: `raw` is the first field of the `repr(C)` `MdevDevice`, an `Opaque`; its
 // `dev` is a `struct device`.
@@ -308,13 +313,14 @@ impl Added {
     }
 }
 
-/// An mdev that is fully set up: added, bound, linked.
+/// An mdev that is fully set up: added, bound, linked. While it is active the registry
+/// keeps it ([`registry::activate`], [`registry::take_active`]).
 ///
 /// # Invariants
 ///
 /// The links are those of the device of `added`. The fields are dropped in their
 /// order: the links, then the device.
-struct Linked {
+pub(crate) struct Linked {
     /// `<mdev>/mdev_type`.
     _to_type: SysfsLink,
     /// `<type>/devices/<uuid>`.
@@ -361,40 +367,26 @@ impl Linked {
         }
     }
 
-    /// The mdev is ready: it is announced, then becomes removable, and the device
-    /// model keeps its initial reference until a remover reclaims it.
+    /// The mdev is ready: it is announced, then becomes removable, and the registry
+    /// keeps this value until a remover takes it.
     fn activate(self) {
         // Before the move to Active: once Active, a remover may take the mdev away.
         self.announce();
-        let mdev = self.mdev();
-        mdev.set_active(true);
+        self.mdev().set_active(true);
+        let uuid = self.mdev().uuid;
         // Only the creator moves an mdev out of Creating.
-        let moved = registry::transition(mdev.uuid, State::Creating, State::Active);
-        kernel::warn_on!(!moved);
-        core::mem::forget(self);
+        if let Err(this) = registry::activate(uuid, self) {
+            kernel::warn_on!(true);
+            this.mdev().set_active(false);
+        }
     }
 
-    /// Takes back the initial reference of an active mdev, to remove it.
-    ///
-    /// # Safety
-    ///
-    /// The caller must have moved the mdev from Active to Removing.
-    unsafe fn reclaim(mdev: NonNull<MdevDevice>) -> Linked {
-        // SAFETY: An active mdev is alive: the device model holds its initial reference.
-        let m = unsafe { mdev.as_ref() };
-        m.set_active(false);
-        let t = m.mtype();
-        // SAFETY: An active mdev is added and linked (`link`, then `activate`, which
-        // forgot the `Linked`); the links and the reference `activate` left to the
-        // device model are now the caller's (it won the move to Removing). The
-        // kobjects and the name stay valid as for `link`.
-        unsafe {
-            Linked {
-                _to_type: SysfsLink::from_raw(m.kobj(), c"mdev_type".as_char_ptr()),
-                _in_type: SysfsLink::from_raw(t.devices_kobj(), m.name()),
-                added: Added(AddedDevice::from_raw(mdev)),
-            }
-        }
+    /// Takes an active mdev from the registry, to remove it: the caller owns the
+    /// removal. `None` if it is not active (not yet, or another remover has it).
+    fn take_active(uuid: Uuid) -> Option<Linked> {
+        let mdev = registry::take_active(uuid)?;
+        mdev.mdev().set_active(false);
+        Some(mdev)
     }
 }
 
@@ -458,11 +450,8 @@ fn remove_store(ptr: DevicePtr<MdevDevice>, file: OwnFile<'_>, buf: Written<'_>)
         // write did, which removed the mdev and may have freed it: do not touch it.
         return Ok(count);
     }
-    if registry::transition(uuid, State::Active, State::Removing) {
-        // SAFETY: The move to Removing was ours. The mdev is alive: only the owner of
-        // that move puts its initial reference.
-        drop(unsafe { Linked::reclaim(ptr.as_ptr()) });
-    }
+    // The move to Removing is ours if we get the value: its drop removes the mdev.
+    drop(Linked::take_active(uuid));
     drop(gate);
     Ok(count)
 }
@@ -487,12 +476,9 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
         // callback). The move is still made, to own the removal; a child in another
         // state would break that invariant, and is reported rather than skipped
         // silently (removing it here could delete it twice).
-        let moved = registry::transition(uuid, State::Active, State::Removing);
-        kernel::warn_on!(!moved);
-        if moved {
-            // SAFETY: The move to Removing was ours.
-            drop(unsafe { Linked::reclaim(ptr) });
-        }
+        let mdev = Linked::take_active(uuid);
+        kernel::warn_on!(mdev.is_none());
+        drop(mdev);
     }
     0
 }
