@@ -140,8 +140,8 @@ impl MdevDevice {
 
 // SAFETY: The `uuid` is not changed after creation; `raw` is read and written only
 // through raw places, each field under the rule its users keep (the driver core's for
-// the device; the registry state's order for `active`; `type_` and `uuid` are written
-// before the device is added), as the C core shares its `struct mdev_device`.
+// the device; the registry state's order for `active`; `type_` and `uuid` are set
+// before the device is initialised), as the C core shares its `struct mdev_device`.
 unsafe impl Sync for MdevDevice {}
 
 // SAFETY: `raw` is the first field of the `repr(C)` `MdevDevice`, an `Opaque`; its
@@ -206,8 +206,8 @@ static DEVICE_GROUPS: Groups<OfDevice<MdevDevice>> =
 /// Called by the driver core, once, with the device of an `MdevDevice`.
 unsafe extern "C" fn mdev_device_release(dev: *mut bindings::device) {
     let ptr = kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>();
-    // SAFETY: Allocated by `Initialized::new` with `KBox::into_raw`; this is the last
-    // reference, so nothing else uses it.
+    // SAFETY: Allocated by `Initialized::new` as a `KBox`, given to `UnaddedDevice::new`
+    // with this release; this is the last reference, so nothing else uses it.
     let mdev = unsafe { KBox::from_raw(ptr) };
     let t = mdev.mtype();
     // Pairs with the reservation committed in `Initialized::new`.
@@ -228,21 +228,27 @@ impl Initialized {
             },
             GFP_KERNEL,
         )?;
-        let mdev = NonNull::new(KBox::into_raw(mdev)).ok_or(ENOMEM)?;
-        // SAFETY: `mdev` is freshly allocated and zeroed; nothing else knows it. Its
-        // release, set below before the value can be dropped, frees it.
-        let dev = unsafe { UnaddedDevice::initialize(mdev) };
-        let raw = dev.get().raw();
-        // SAFETY: Initialised and not added: nothing else knows the device yet.
+        let raw = mdev.raw();
+        // SAFETY: The new mdev is this function's alone; its device, not initialised
+        // yet, is not touched.
         unsafe {
-            let d = dev.as_raw();
-            (*d).parent = t.parent().dev();
-            (*d).bus = bus::bus_type();
-            (*d).release = Some(mdev_device_release);
-            (*d).groups = DEVICE_GROUPS.as_raw();
             (*raw).type_ = t.as_raw();
             (*raw).uuid = uuid.to_guid();
         }
+        // SAFETY: The device of the new mdev is zeroed; `mdev_device_release` frees it
+        // with `KBox::from_raw()`; the mdev bus is registered from the module's init to
+        // its exit, and no mdev outlives its parent's registration, which a vendor
+        // module makes with this module's symbols; the groups are `MdevDevice`
+        // attributes.
+        let dev = unsafe {
+            UnaddedDevice::new(
+                mdev,
+                mdev_device_release,
+                t.parent().device(),
+                bus::bus_type(),
+                DEVICE_GROUPS,
+            )
+        };
         // Quiet until complete: `device_add()`'s `add`, the probe's `bind`, and the
         // `unbind` and `remove` of a failure's unwinding are not sent. Only
         // `Linked::announce` clears it.

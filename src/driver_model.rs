@@ -41,8 +41,10 @@ use kernel::ffi::c_char;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
+use crate::sysfs::Groups;
 use crate::sysfs::KobjType;
 use crate::sysfs::KobjectObject;
+use crate::sysfs::OfDevice;
 
 // The C helpers of `mdev_exports.c` for the device's static inlines and macros, all
 // declared here. `struct device` contains a zero-sized struct on some configurations
@@ -329,22 +331,45 @@ fn device_of<T: HasDevice>(obj: NonNull<T>) -> *mut bindings::device {
 pub(crate) struct UnaddedDevice<T: HasDevice>(NonNull<T>);
 
 impl<T: HasDevice> UnaddedDevice<T> {
-    /// Initialises the device of `obj` (`device_initialize()`).
+    /// Initialises the device of `obj` (`device_initialize()`) complete: its
+    /// `release`, `parent`, `bus` and `groups`, everything the driver core reads of it
+    /// once it is added, are set before the call, so that no caller writes a field of
+    /// an initialised device. The C core (`mdev_device_create()`) sets them just
+    /// after; `device_initialize()` does not touch them.
     ///
     /// # Safety
     ///
-    /// `obj` points to a valid `T` whose device is zeroed and not known to anyone
-    /// else. The caller sets the device's `release` before this value is dropped or
-    /// added; that release frees the `T`, which stays valid until then.
-    pub(crate) unsafe fn initialize(obj: NonNull<T>) -> Self {
-        // SAFETY: A zeroed device not in use (caller).
-        unsafe { bindings::device_initialize(device_of(obj)) };
-        // INVARIANT: Initialised just now, with its reference.
+    /// - The device of `*obj` is zeroed: it was never initialised.
+    /// - `release` frees the `T` with `KBox::from_raw()`: from now on the `T` is freed
+    ///   by the device's release only, and stays valid until then.
+    /// - `bus` is a registered bus that stays registered while the device is alive.
+    /// - `groups` are attributes of `T`s ([`OfDevice`]): their dispatch takes the
+    ///   device as the device of a `T`.
+    pub(crate) unsafe fn new(
+        obj: KBox<T>,
+        release: unsafe extern "C" fn(*mut bindings::device),
+        parent: &Device,
+        bus: *const bindings::bus_type,
+        groups: Groups<OfDevice<T>>,
+    ) -> Self {
+        let obj = NonNull::from(KBox::leak(obj));
+        let dev = device_of(obj);
+        // SAFETY: A zeroed device that nothing else knows (caller); `parent` is live,
+        // and `device_add()` takes the reference it keeps; `bus` and `groups` are
+        // valid while the device is (caller).
+        unsafe {
+            (*dev).release = Some(release);
+            (*dev).parent = device_raw(parent);
+            (*dev).bus = bus;
+            (*dev).groups = groups.as_raw();
+            bindings::device_initialize(dev);
+        }
+        // INVARIANT: Initialised just now, with its reference; the release set above
+        // frees the `T`, not before (caller).
         UnaddedDevice(obj)
     }
 
-    /// The C device, to fill in its fields before it is added.
-    pub(crate) fn as_raw(&self) -> *mut bindings::device {
+    fn as_raw(&self) -> *mut bindings::device {
         device_of(self.0)
     }
 
