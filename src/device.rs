@@ -216,7 +216,15 @@ unsafe extern "C" fn mdev_device_release(dev: *mut bindings::device) {
     unsafe { bindings::kobject_put(t.kobj()) };
 }
 
-/// An mdev whose device is initialised but not added.
+/// An mdev whose device is initialised but not added: the first state of a create.
+///
+/// # Invariants
+///
+/// The device is the `dev` of an `MdevDevice` whose `type_` is a type of a registered
+/// parent, and whose release is `mdev_device_release`. The mdev holds a reference to
+/// the type's kobject, and its UUID (and, when the core counts them, one of the
+/// parent's instances) is reserved in state Creating; the device's release gives
+/// both back. Its uevents are suppressed.
 struct Initialized(UnaddedDevice<MdevDevice>);
 
 impl Initialized {
@@ -258,6 +266,8 @@ impl Initialized {
         unsafe { bindings::kobject_get(t.kobj()) };
         // From here the device's release gives the UUID and the instance back.
         reservation.commit();
+        // INVARIANT: The device was initialised with `mdev_device_release`, the type's
+        // kobject is held, the reservation is the device's, uevents are suppressed.
         Ok(Initialized(dev))
     }
 
@@ -278,11 +288,20 @@ impl Initialized {
         if kernel::warn_on!(!core::ptr::eq(gate.parent(), parent)) {
             return Err(EINVAL);
         }
+        // INVARIANT: Added by the `device_add()` of `UnaddedDevice::add`, inside the
+        // gate of the mdev's own parent (checked above), with the mdev still Creating.
         Ok(Added(self.0.add()?))
     }
 }
 
 /// An mdev whose device is added to the bus; the sysfs links are not made.
+///
+/// # Invariants
+///
+/// As for [`Initialized`], and the device is added to the mdev bus, by a create that
+/// was inside its parent's gate when it added it, while the mdev was Creating.
+/// The value only exists inside that create (`create`), which holds the gate until
+/// the value is gone (dropped, or turned into a [`Linked`] and kept by the registry).
 struct Added(AddedDevice<MdevDevice>);
 
 impl Added {
@@ -324,8 +343,11 @@ impl Added {
 ///
 /// # Invariants
 ///
-/// The links are those of the device of `added`. The fields are dropped in their
-/// order: the links, then the device.
+/// As for [`Added`], and the links are those of the device of `added`:
+/// `<type>/devices/<uuid>` and `<mdev>/mdev_type`. The fields are dropped in their
+/// order: the links, then the device. While the value is in the registry (state
+/// Active) the mdev's `active` is true; a `Linked` is dropped only with its parent's
+/// gate held (checked by its drop) and outside the list lock.
 pub(crate) struct Linked {
     /// `<mdev>/mdev_type`.
     _to_type: SysfsLink,

@@ -320,6 +320,11 @@ pub(crate) fn type_dir_name(driver: &CStr, sysfs_name: &CStr) -> Result<KVec<u8>
 /// A type of a parent, added by [`Registration::add_type`]: its kobject, with the
 /// type's attributes, and its `devices` directory. Dropping it removes both, the
 /// directory first (the fields' order), as `mdev_type_remove()`.
+///
+/// # Invariants
+///
+/// `_devices` is the `devices` directory in `_kobj`, and the type's `devices_kobj`
+/// points to it; the type's `parent` is set.
 struct AddedType {
     _devices: KobjectDir,
     _kobj: Kobject<MdevType>,
@@ -424,6 +429,7 @@ impl Registration {
 
     /// Makes `p`'s `mdev_bus` link, `/sys/class/mdev_bus/<parent>`.
     fn link(&mut self, p: &Parent) -> Result {
+        // INVARIANT: The link of the parent device.
         // SAFETY: The parent device outlives the registration, and so this value
         // (type invariant), which owns the link.
         self.link = Some(unsafe { CompatLink::create(p.device()) }?);

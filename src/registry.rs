@@ -32,6 +32,12 @@ pub(crate) enum State {
 }
 
 /// An mdev's entry: its [`State`], and while it is active the value that owns it.
+///
+/// # Invariants
+///
+/// The `Linked` of an `Active` slot is the mdev whose UUID is the slot's key. It
+/// leaves the slot only by [`take_active`], which makes the slot `Removing`, so one
+/// remover at most gets it.
 enum Slot {
     Creating,
     /// The mdev as its create left it: its links and the device's initial reference,
@@ -88,6 +94,12 @@ pub(crate) fn init() {
 /// A reserved UUID and, when the core counts instances, a reserved instance of the
 /// parent; both are given back when the reservation is dropped, unless it is
 /// [committed](Reservation::commit) to a device, whose release gives them back.
+///
+/// # Invariants
+///
+/// `uuid` is in the registry, in state Creating, and when `parent` has the core count
+/// its instances one of them is taken for it; both are this value's to give back
+/// (until it is committed).
 pub(crate) struct Reservation<'a> {
     uuid: Uuid,
     parent: &'a Parent,
@@ -106,6 +118,7 @@ pub(crate) fn reserve(uuid: Uuid, parent: &Parent) -> Result<Reservation<'_>> {
         parent.take_instance().ok_or(EUSERS)?;
     }
     slot.insert(Slot::Creating, node);
+    // INVARIANT: Inserted just now, and the instance taken, under the list lock.
     Ok(Reservation { uuid, parent })
 }
 
@@ -149,6 +162,7 @@ pub(crate) fn activate(uuid: Uuid, mdev: Linked) -> core::result::Result<(), Lin
     let mut registry = REGISTRY.lock();
     match registry.tree().get_mut(&uuid) {
         Some(s @ Slot::Creating) => {
+            // INVARIANT: The creator's own mdev, whose UUID it reserved under this key.
             *s = Slot::Active(mdev);
             Ok(())
         }

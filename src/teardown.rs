@@ -42,6 +42,13 @@ struct Released {
 }
 
 /// The bookkeeping of one registration.
+///
+/// # Invariants
+///
+/// `unreleased` is the number of the registration's type kobjects initialised and not
+/// released, plus one until [`wait`] begins; `released` is completed once it is zero.
+/// `registration` is `Some` from [`keep`] to [`take`]: between the end of a
+/// successful registration and its unregistration.
 pub(crate) struct Entry {
     /// The type kobjects not yet released, plus one for the registration itself.
     unreleased: usize,
@@ -82,6 +89,7 @@ pub(crate) fn begin(parent: *const ffi::mdev_parent, dev: ARef<Device>) -> Resul
             // after the unlock (the result).
             return Err((EBUSY, entry));
         }
+        // INVARIANT: Nothing initialised yet, plus the registration's own count.
         tree.insert(node.into_node(key(parent), entry));
         Ok(())
     })
@@ -96,6 +104,7 @@ pub(crate) fn keep(
 ) -> core::result::Result<(), Registration> {
     let rejected = registry::with_parents(|tree| match tree.get_mut(&key(parent)) {
         Some(e) if e.registration.is_none() => {
+            // INVARIANT: The registration is complete (caller).
             e.registration = Some(reg);
             None
         }
