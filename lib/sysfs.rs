@@ -546,11 +546,6 @@ impl<T> DevicePtr<T> {
         // SAFETY: Alive for `'a` (caller).
         unsafe { self.0.as_ref() }
     }
-
-    /// The object as a raw pointer.
-    pub(crate) fn as_ptr(self) -> NonNull<T> {
-        self.0
-    }
 }
 
 /// Marks the lists and groups of device attributes of `O`, which the driver core

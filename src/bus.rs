@@ -198,20 +198,11 @@ impl CompatLink {
         // INVARIANT: Made just now; `dev` outlives it (caller).
         Ok(CompatLink(NonNull::from(dev).cast()))
     }
-
-    /// Takes back the link of `dev`, whose value was forgotten to keep the link for the
-    /// parent's registration.
-    ///
-    /// # Safety
-    ///
-    /// The link of `dev` was made by [`CompatLink::create`], whose value was forgotten,
-    /// and is not owned by another value; `dev` stays live until the result is
-    /// dropped.
-    pub(crate) unsafe fn from_raw(dev: &Device) -> Self {
-        // INVARIANT: The caller's.
-        CompatLink(NonNull::from(dev).cast())
-    }
 }
+
+// SAFETY: `class_compat_remove_link()` may be called from any thread, and the device
+// stays live until the link is removed wherever it is dropped (type invariant).
+unsafe impl Send for CompatLink {}
 
 impl Drop for CompatLink {
     fn drop(&mut self) {

@@ -15,7 +15,7 @@
 //!   -> Linked        the type's devices/<uuid> and the mdev's mdev_type links;
 //!                    dropping it removes them, then device_del() + put
 //!   -> activate      announce (uevents `add`, then `bind` if bound), then state
-//!                    Active; the device model keeps the initial reference
+//!                    Active: the registry keeps the `Linked` until a remover takes it
 //! ```
 //!
 //! Every failure drops the value in hand, which unwinds exactly what was done, in
@@ -36,8 +36,7 @@
 //! not the core's and are not held back: they come before the mdev's `add`.
 //!
 //! Removal is the mirror: the remover that moves the mdev from Active to Removing
-//! owns its initial reference and turns it back into a `Linked`, whose drop undoes
-//! the rest.
+//! gets its `Linked` from the registry, and its drop undoes the rest.
 
 use core::ptr::NonNull;
 
@@ -139,6 +138,12 @@ impl MdevDevice {
     }
 }
 
+// SAFETY: The `uuid` is not changed after creation; `raw` is read and written only
+// through raw places, each field under the rule its users keep (the driver core's for
+// the device; the registry state's order for `active`; `type_` and `uuid` are set
+// before the device is initialised), as the C core shares its `struct mdev_device`.
+unsafe impl Sync for MdevDevice {}
+
 // SAFETY: `raw` is the first field of the `repr(C)` `MdevDevice`, an `Opaque`; its
 // `dev` is a `struct device`.
 unsafe impl HasDevice for MdevDevice {
@@ -201,8 +206,8 @@ static DEVICE_GROUPS: Groups<OfDevice<MdevDevice>> =
 /// Called by the driver core, once, with the device of an `MdevDevice`.
 unsafe extern "C" fn mdev_device_release(dev: *mut bindings::device) {
     let ptr = kernel::container_of!(dev, ffi::mdev_device, dev).cast::<MdevDevice>();
-    // SAFETY: Allocated by `Initialized::new` with `KBox::into_raw`; this is the last
-    // reference, so nothing else uses it.
+    // SAFETY: Allocated by `Initialized::new` as a `KBox`, given to `UnaddedDevice::new`
+    // with this release; this is the last reference, so nothing else uses it.
     let mdev = unsafe { KBox::from_raw(ptr) };
     let t = mdev.mtype();
     // Pairs with the reservation committed in `Initialized::new`.
@@ -211,7 +216,15 @@ unsafe extern "C" fn mdev_device_release(dev: *mut bindings::device) {
     unsafe { bindings::kobject_put(t.kobj()) };
 }
 
-/// An mdev whose device is initialised but not added.
+/// An mdev whose device is initialised but not added: the first state of a create.
+///
+/// # Invariants
+///
+/// The device is the `dev` of an `MdevDevice` whose `type_` is a type of a registered
+/// parent, and whose release is `mdev_device_release`. The mdev holds a reference to
+/// the type's kobject, and its UUID (and, when the core counts them, one of the
+/// parent's instances) is reserved in state Creating; the device's release gives
+/// both back. Its uevents are suppressed.
 struct Initialized(UnaddedDevice<MdevDevice>);
 
 impl Initialized {
@@ -223,21 +236,27 @@ impl Initialized {
             },
             GFP_KERNEL,
         )?;
-        let mdev = NonNull::new(KBox::into_raw(mdev)).ok_or(ENOMEM)?;
-        // SAFETY: `mdev` is freshly allocated and zeroed; nothing else knows it. Its
-        // release, set below before the value can be dropped, frees it.
-        let dev = unsafe { UnaddedDevice::initialize(mdev) };
-        let raw = dev.get().raw();
-        // SAFETY: Initialised and not added: nothing else knows the device yet.
+        let raw = mdev.raw();
+        // SAFETY: The new mdev is this function's alone; its device, not initialised
+        // yet, is not touched.
         unsafe {
-            let d = dev.as_raw();
-            (*d).parent = t.parent().dev();
-            (*d).bus = bus::bus_type();
-            (*d).release = Some(mdev_device_release);
-            (*d).groups = DEVICE_GROUPS.as_raw();
             (*raw).type_ = t.as_raw();
             (*raw).uuid = uuid.to_guid();
         }
+        // SAFETY: The device of the new mdev is zeroed; `mdev_device_release` frees it
+        // with `KBox::from_raw()`; the mdev bus is registered from the module's init to
+        // its exit, and no mdev outlives its parent's registration, which a vendor
+        // module makes with this module's symbols; the groups are `MdevDevice`
+        // attributes.
+        let dev = unsafe {
+            UnaddedDevice::new(
+                mdev,
+                mdev_device_release,
+                t.parent().device(),
+                bus::bus_type(),
+                DEVICE_GROUPS,
+            )
+        };
         // Quiet until complete: `device_add()`'s `add`, the probe's `bind`, and the
         // `unbind` and `remove` of a failure's unwinding are not sent. Only
         // `Linked::announce` clears it.
@@ -247,6 +266,8 @@ impl Initialized {
         unsafe { bindings::kobject_get(t.kobj()) };
         // From here the device's release gives the UUID and the instance back.
         reservation.commit();
+        // INVARIANT: The device was initialised with `mdev_device_release`, the type's
+        // kobject is held, the reservation is the device's, uevents are suppressed.
         Ok(Initialized(dev))
     }
 
@@ -267,11 +288,20 @@ impl Initialized {
         if kernel::warn_on!(!core::ptr::eq(gate.parent(), parent)) {
             return Err(EINVAL);
         }
+        // INVARIANT: Added by the `device_add()` of `UnaddedDevice::add`, inside the
+        // gate of the mdev's own parent (checked above), with the mdev still Creating.
         Ok(Added(self.0.add()?))
     }
 }
 
 /// An mdev whose device is added to the bus; the sysfs links are not made.
+///
+/// # Invariants
+///
+/// As for [`Initialized`], and the device is added to the mdev bus, by a create that
+/// was inside its parent's gate when it added it, while the mdev was Creating.
+/// The value only exists inside that create (`create`), which holds the gate until
+/// the value is gone (dropped, or turned into a [`Linked`] and kept by the registry).
 struct Added(AddedDevice<MdevDevice>);
 
 impl Added {
@@ -308,13 +338,17 @@ impl Added {
     }
 }
 
-/// An mdev that is fully set up: added, bound, linked.
+/// An mdev that is fully set up: added, bound, linked. While it is active the registry
+/// keeps it ([`registry::activate`], [`registry::take_active`]).
 ///
 /// # Invariants
 ///
-/// The links are those of the device of `added`. The fields are dropped in their
-/// order: the links, then the device.
-struct Linked {
+/// As for [`Added`], and the links are those of the device of `added`:
+/// `<type>/devices/<uuid>` and `<mdev>/mdev_type`. The fields are dropped in their
+/// order: the links, then the device. While the value is in the registry (state
+/// Active) the mdev's `active` is true; a `Linked` is dropped only with its parent's
+/// gate held (checked by its drop) and outside the list lock.
+pub(crate) struct Linked {
     /// `<mdev>/mdev_type`.
     _to_type: SysfsLink,
     /// `<type>/devices/<uuid>`.
@@ -361,40 +395,26 @@ impl Linked {
         }
     }
 
-    /// The mdev is ready: it is announced, then becomes removable, and the device
-    /// model keeps its initial reference until a remover reclaims it.
+    /// The mdev is ready: it is announced, then becomes removable, and the registry
+    /// keeps this value until a remover takes it.
     fn activate(self) {
         // Before the move to Active: once Active, a remover may take the mdev away.
         self.announce();
-        let mdev = self.mdev();
-        mdev.set_active(true);
+        self.mdev().set_active(true);
+        let uuid = self.mdev().uuid;
         // Only the creator moves an mdev out of Creating.
-        let moved = registry::transition(mdev.uuid, State::Creating, State::Active);
-        kernel::warn_on!(!moved);
-        core::mem::forget(self);
+        if let Err(this) = registry::activate(uuid, self) {
+            kernel::warn_on!(true);
+            this.mdev().set_active(false);
+        }
     }
 
-    /// Takes back the initial reference of an active mdev, to remove it.
-    ///
-    /// # Safety
-    ///
-    /// The caller must have moved the mdev from Active to Removing.
-    unsafe fn reclaim(mdev: NonNull<MdevDevice>) -> Linked {
-        // SAFETY: An active mdev is alive: the device model holds its initial reference.
-        let m = unsafe { mdev.as_ref() };
-        m.set_active(false);
-        let t = m.mtype();
-        // SAFETY: An active mdev is added and linked (`link`, then `activate`, which
-        // forgot the `Linked`); the links and the reference `activate` left to the
-        // device model are now the caller's (it won the move to Removing). The
-        // kobjects and the name stay valid as for `link`.
-        unsafe {
-            Linked {
-                _to_type: SysfsLink::from_raw(m.kobj(), c"mdev_type".as_char_ptr()),
-                _in_type: SysfsLink::from_raw(t.devices_kobj(), m.name()),
-                added: Added(AddedDevice::from_raw(mdev)),
-            }
-        }
+    /// Takes an active mdev from the registry, to remove it: the caller owns the
+    /// removal. `None` if it is not active (not yet, or another remover has it).
+    fn take_active(uuid: Uuid) -> Option<Linked> {
+        let mdev = registry::take_active(uuid)?;
+        mdev.mdev().set_active(false);
+        Some(mdev)
     }
 }
 
@@ -458,11 +478,8 @@ fn remove_store(ptr: DevicePtr<MdevDevice>, file: OwnFile<'_>, buf: Written<'_>)
         // write did, which removed the mdev and may have freed it: do not touch it.
         return Ok(count);
     }
-    if registry::transition(uuid, State::Active, State::Removing) {
-        // SAFETY: The move to Removing was ours. The mdev is alive: only the owner of
-        // that move puts its initial reference.
-        drop(unsafe { Linked::reclaim(ptr.as_ptr()) });
-    }
+    // The move to Removing is ours if we get the value: its drop removes the mdev.
+    drop(Linked::take_active(uuid));
     drop(gate);
     Ok(count)
 }
@@ -487,12 +504,9 @@ unsafe extern "C" fn remove_child(dev: *mut bindings::device, _data: *mut c_void
         // callback). The move is still made, to own the removal; a child in another
         // state would break that invariant, and is reported rather than skipped
         // silently (removing it here could delete it twice).
-        let moved = registry::transition(uuid, State::Active, State::Removing);
-        kernel::warn_on!(!moved);
-        if moved {
-            // SAFETY: The move to Removing was ours.
-            drop(unsafe { Linked::reclaim(ptr) });
-        }
+        let mdev = Linked::take_active(uuid);
+        kernel::warn_on!(mdev.is_none());
+        drop(mdev);
     }
     0
 }

@@ -18,7 +18,9 @@
 //! The list lock is never held across a vendor callback.
 
 use kernel::bindings;
+use kernel::ffi::c_char;
 use kernel::ffi::c_int;
+use kernel::ffi::c_uint;
 use kernel::prelude::*;
 use kernel::types::Opaque;
 
@@ -80,20 +82,33 @@ impl VendorDriver {
         unsafe { CStr::from_char_ptr((*self.raw()).device_api) }
     }
 
+    /// The driver's callbacks, copied out of its struct.
+    fn ops(&self) -> Ops {
+        let d = self.raw();
+        // SAFETY: Valid (type invariant); the vendor does not change its callbacks
+        // while the driver is registered. Each field is read through a raw place (the
+        // driver core changes other parts of the struct).
+        unsafe {
+            Ops {
+                probe: (*d).probe,
+                remove: (*d).remove,
+                get_available: (*d).get_available,
+                show_description: (*d).show_description,
+            }
+        }
+    }
+
     pub(crate) fn has_get_available(&self) -> bool {
-        // SAFETY: Valid (type invariant); the vendor does not change its callbacks.
-        unsafe { (*self.raw()).get_available.is_some() }
+        self.ops().get_available.is_some()
     }
 
     pub(crate) fn has_description(&self) -> bool {
-        // SAFETY: As in `has_get_available`.
-        unsafe { (*self.raw()).show_description.is_some() }
+        self.ops().show_description.is_some()
     }
 
     /// The driver's count of available instances of `t`, when it keeps one.
     pub(crate) fn get_available(&self, t: &MdevType) -> Option<u32> {
-        // SAFETY: As in `has_get_available`.
-        let f = unsafe { (*self.raw()).get_available }?;
+        let f = self.ops().get_available?;
         // SAFETY: A registered driver's callback, called with a type of one of its
         // parents, as the header specifies.
         Some(unsafe { f(t.as_raw()) })
@@ -101,8 +116,7 @@ impl VendorDriver {
 
     /// Lets the driver write the description of `t`.
     pub(crate) fn show_description(&self, t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
-        // SAFETY: As in `has_get_available`.
-        let f = unsafe { (*self.raw()).show_description }.ok_or(EIO)?;
+        let f = self.ops().show_description.ok_or(EIO)?;
         // SAFETY: The callback writes at most a page into `buf`, which `out` is.
         let n = unsafe { f(t.as_raw(), out.as_mut_ptr()) };
         out.set_len_from_c(n)
@@ -115,8 +129,7 @@ impl VendorDriver {
     /// `mdev` must be a live mdev that the driver core is binding to this driver, with
     /// its device lock held: the bus's `probe` is the only caller.
     pub(crate) unsafe fn probe(&self, mdev: *mut ffi::mdev_device) -> c_int {
-        // SAFETY: As in `has_get_available`.
-        match unsafe { (*self.raw()).probe } {
+        match self.ops().probe {
             // SAFETY: The vendor's contract: called for a live mdev being bound to its
             // driver, under the device lock (caller).
             Some(f) => unsafe { f(mdev) },
@@ -132,13 +145,21 @@ impl VendorDriver {
     /// unbinding, with its device lock held: the bus's `remove` is the only caller,
     /// once per successful `probe`.
     pub(crate) unsafe fn remove(&self, mdev: *mut ffi::mdev_device) {
-        // SAFETY: As in `has_get_available`.
-        if let Some(f) = unsafe { (*self.raw()).remove } {
+        if let Some(f) = self.ops().remove {
             // SAFETY: The vendor's contract: called once for a live mdev its `probe`
             // bound, being unbound, under the device lock (caller).
             unsafe { f(mdev) }
         }
     }
+}
+
+/// A vendor driver's callbacks (the function pointers of its `struct mdev_driver`).
+#[derive(Clone, Copy)]
+struct Ops {
+    probe: Option<unsafe extern "C" fn(*mut ffi::mdev_device) -> c_int>,
+    remove: Option<unsafe extern "C" fn(*mut ffi::mdev_device)>,
+    get_available: Option<unsafe extern "C" fn(*mut ffi::mdev_type) -> c_uint>,
+    show_description: Option<unsafe extern "C" fn(*mut ffi::mdev_type, *mut c_char) -> isize>,
 }
 
 /// Registers `drv` on the mdev bus: the ABI's `mdev_register_driver()`.

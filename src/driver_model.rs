@@ -23,12 +23,15 @@
 //! and [`uevent_change`] sends `KOBJ_CHANGE` with one variable on a device
 //! (`kobject_uevent_env()`).
 //!
-//! The header (`include/linux/mdev.h`) keeps the pointers to these objects in the
-//! vendor's structs (`mdev_parent.mdev_types_kset`, `mdev_type.devices_kobj`), across
-//! the two calls of the ABI that make and unmake them, and an active mdev is kept by
-//! the device model alone; so these values are forgotten (or turned `into_raw`)
-//! while the C side keeps the object, and taken back with `from_raw`, as
-//! `ForeignOwnable` does for data.
+//! Between the two calls of the ABI that make and unmake them, the values are kept
+//! by the core itself: a parent's in its teardown entry (`teardown.rs`), an active
+//! mdev's in its registry slot (`registry.rs`). The header's fields that point to the
+//! objects (`mdev_parent.mdev_types_kset`, `mdev_type.devices_kobj`) are copies, for
+//! C readers; no value is forgotten and rebuilt from a pointer.
+//!
+//! Every type is `Send`: the kobject, sysfs and device calls are not tied to a thread,
+//! and the values move between the thread that makes them and the one that unmakes
+//! them (a create and a remove, a registration and its unregistration).
 
 use core::ptr::NonNull;
 
@@ -38,8 +41,10 @@ use kernel::ffi::c_char;
 use kernel::ffi::c_int;
 use kernel::prelude::*;
 
+use crate::sysfs::Groups;
 use crate::sysfs::KobjType;
 use crate::sysfs::KobjectObject;
+use crate::sysfs::OfDevice;
 
 // The C helpers of `mdev_exports.c` for the device's static inlines and macros, all
 // declared here. `struct device` contains a zero-sized struct on some configurations
@@ -100,20 +105,11 @@ impl Kset {
     pub(crate) fn as_raw(&self) -> *mut bindings::kset {
         self.0.as_ptr()
     }
-
-    /// Takes back the ownership of a kset whose value was forgotten, to keep it
-    /// registered in a C struct.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` is [`Kset::as_raw`] of a forgotten value, and is not owned by another
-    /// value.
-    pub(crate) unsafe fn from_raw(ptr: *mut bindings::kset) -> Self {
-        // INVARIANT: A registered kset whose ownership moves here (caller).
-        // SAFETY: Not null, as every kset made here (caller).
-        Kset(unsafe { NonNull::new_unchecked(ptr) })
-    }
 }
+
+// SAFETY: `kset_unregister()` may be called from any thread; the value exposes only the
+// pointer.
+unsafe impl Send for Kset {}
 
 impl Drop for Kset {
     fn drop(&mut self) {
@@ -194,25 +190,11 @@ impl<T: KobjectObject> Kobject<T> {
     pub(crate) fn as_raw(&self) -> *mut bindings::kobject {
         Self::kobj_of(self.0)
     }
-
-    /// Gives up the ownership, to keep the kobject registered in a vendor struct;
-    /// pairs with [`Kobject::from_raw`].
-    pub(crate) fn into_raw(self) -> NonNull<T> {
-        let obj = self.0;
-        core::mem::forget(self);
-        obj
-    }
-
-    /// Takes back the ownership given up by [`Kobject::into_raw`].
-    ///
-    /// # Safety
-    ///
-    /// `obj` was returned by [`Kobject::into_raw`] and is not owned by another value.
-    pub(crate) unsafe fn from_raw(obj: NonNull<T>) -> Self {
-        // INVARIANT: An added kobject whose reference moves here (caller).
-        Kobject(obj)
-    }
 }
+
+// SAFETY: `kobject_del()` and `kobject_put()` may be called from any thread; the value
+// gives no access to the `T`.
+unsafe impl<T: KobjectObject> Send for Kobject<T> {}
 
 impl<T: KobjectObject> Drop for Kobject<T> {
     fn drop(&mut self) {
@@ -252,27 +234,10 @@ impl KobjectDir {
     pub(crate) fn as_raw(&self) -> *mut bindings::kobject {
         self.0.as_ptr()
     }
-
-    /// Gives up the ownership, to keep the directory in a vendor struct; pairs with
-    /// [`KobjectDir::from_raw`].
-    pub(crate) fn into_raw(self) -> *mut bindings::kobject {
-        let ptr = self.as_raw();
-        core::mem::forget(self);
-        ptr
-    }
-
-    /// Takes back the ownership given up by [`KobjectDir::into_raw`].
-    ///
-    /// # Safety
-    ///
-    /// `ptr` was returned by [`KobjectDir::into_raw`] and is not owned by another
-    /// value.
-    pub(crate) unsafe fn from_raw(ptr: *mut bindings::kobject) -> Self {
-        // INVARIANT: A directory whose reference moves here (caller).
-        // SAFETY: Returned by `into_raw`, so not null (caller).
-        KobjectDir(unsafe { NonNull::new_unchecked(ptr) })
-    }
 }
+
+// SAFETY: `kobject_put()` may be called from any thread.
+unsafe impl Send for KobjectDir {}
 
 impl Drop for KobjectDir {
     fn drop(&mut self) {
@@ -310,19 +275,11 @@ impl SysfsLink {
         // INVARIANT: Made just now; the validity is the caller's.
         Ok(SysfsLink { dir, name })
     }
-
-    /// The value of a link made before, to remove it.
-    ///
-    /// # Safety
-    ///
-    /// The link `<dir>/<name>` was made by [`SysfsLink::create`], whose value was
-    /// forgotten, and is not owned by another value; `dir` and `name` stay valid
-    /// until the result is dropped.
-    pub(crate) unsafe fn from_raw(dir: *mut bindings::kobject, name: *const c_char) -> Self {
-        // INVARIANT: The caller's.
-        SysfsLink { dir, name }
-    }
 }
+
+// SAFETY: `sysfs_remove_link()` may be called from any thread; `dir` and `name` stay
+// valid until the link is removed wherever it is dropped (type invariant).
+unsafe impl Send for SysfsLink {}
 
 impl Drop for SysfsLink {
     fn drop(&mut self) {
@@ -374,22 +331,45 @@ fn device_of<T: HasDevice>(obj: NonNull<T>) -> *mut bindings::device {
 pub(crate) struct UnaddedDevice<T: HasDevice>(NonNull<T>);
 
 impl<T: HasDevice> UnaddedDevice<T> {
-    /// Initialises the device of `obj` (`device_initialize()`).
+    /// Initialises the device of `obj` (`device_initialize()`) complete: its
+    /// `release`, `parent`, `bus` and `groups`, everything the driver core reads of it
+    /// once it is added, are set before the call, so that no caller writes a field of
+    /// an initialised device. The C core (`mdev_device_create()`) sets them just
+    /// after; `device_initialize()` does not touch them.
     ///
     /// # Safety
     ///
-    /// `obj` points to a valid `T` whose device is zeroed and not known to anyone
-    /// else. The caller sets the device's `release` before this value is dropped or
-    /// added; that release frees the `T`, which stays valid until then.
-    pub(crate) unsafe fn initialize(obj: NonNull<T>) -> Self {
-        // SAFETY: A zeroed device not in use (caller).
-        unsafe { bindings::device_initialize(device_of(obj)) };
-        // INVARIANT: Initialised just now, with its reference.
+    /// - The device of `*obj` is zeroed: it was never initialised.
+    /// - `release` frees the `T` with `KBox::from_raw()`: from now on the `T` is freed
+    ///   by the device's release only, and stays valid until then.
+    /// - `bus` is a registered bus that stays registered while the device is alive.
+    /// - `groups` are attributes of `T`s ([`OfDevice`]): their dispatch takes the
+    ///   device as the device of a `T`.
+    pub(crate) unsafe fn new(
+        obj: KBox<T>,
+        release: unsafe extern "C" fn(*mut bindings::device),
+        parent: &Device,
+        bus: *const bindings::bus_type,
+        groups: Groups<OfDevice<T>>,
+    ) -> Self {
+        let obj = NonNull::from(KBox::leak(obj));
+        let dev = device_of(obj);
+        // SAFETY: A zeroed device that nothing else knows (caller); `parent` is live,
+        // and `device_add()` takes the reference it keeps; `bus` and `groups` are
+        // valid while the device is (caller).
+        unsafe {
+            (*dev).release = Some(release);
+            (*dev).parent = device_raw(parent);
+            (*dev).bus = bus;
+            (*dev).groups = groups.as_raw();
+            bindings::device_initialize(dev);
+        }
+        // INVARIANT: Initialised just now, with its reference; the release set above
+        // frees the `T`, not before (caller).
         UnaddedDevice(obj)
     }
 
-    /// The C device, to fill in its fields before it is added.
-    pub(crate) fn as_raw(&self) -> *mut bindings::device {
+    fn as_raw(&self) -> *mut bindings::device {
         device_of(self.0)
     }
 
@@ -467,19 +447,11 @@ impl<T: HasDevice> AddedDevice<T> {
         // INVARIANT: Locked just now.
         DeviceLock(self.as_raw(), core::marker::PhantomData)
     }
-
-    /// Takes back the initial reference of a device left added by forgetting its
-    /// value (which leaves the reference to the device model).
-    ///
-    /// # Safety
-    ///
-    /// `obj` is the object of a forgotten [`AddedDevice`], and its reference is not
-    /// owned by another value.
-    pub(crate) unsafe fn from_raw(obj: NonNull<T>) -> Self {
-        // INVARIANT: An added device whose initial reference moves here (caller).
-        AddedDevice(obj)
-    }
 }
+
+// SAFETY: `device_del()` and `put_device()` may be called from any thread; the `&T` the
+// value gives may be used on any thread because `T: Sync`.
+unsafe impl<T: HasDevice + Sync> Send for AddedDevice<T> {}
 
 impl<T: HasDevice> Drop for AddedDevice<T> {
     fn drop(&mut self) {

@@ -22,7 +22,6 @@ use kernel::device::Device;
 use kernel::ffi::c_int;
 use kernel::ffi::c_uint;
 use kernel::prelude::*;
-use kernel::sync::aref::ARef;
 use kernel::sync::atomic::Atomic;
 use kernel::sync::atomic::Relaxed;
 use kernel::sync::static_lock_class;
@@ -93,12 +92,6 @@ impl Parent {
         // SAFETY: The device is live; the string lives as long as its driver, bus or
         // class, which outlive the registration.
         unsafe { CStr::from_char_ptr(bindings::dev_driver_string(self.dev())) }
-    }
-
-    /// The kset of the types (`mdev_supported_types`).
-    fn kset(&self) -> *mut bindings::kset {
-        // SAFETY: Set by `register` and not changed (type invariant).
-        unsafe { (*self.raw()).mdev_types_kset }
     }
 
     /// The gate between create/remove and unregistration (`unreg_sem`).
@@ -301,17 +294,13 @@ static MDEV_TYPE_KTYPE: KobjType<MdevType> = KobjType::new(
 ///
 /// Called by the kobject core, once, with the kobject of an added `mdev_type`.
 unsafe extern "C" fn mdev_type_release(kobj: *mut bindings::kobject) {
-    // SAFETY: `kobj` is the kobject of an `mdev_type`, released once; its parent is
-    // alive, because its unregistration waits for this release (below).
-    let (parent, parent_dev) = unsafe {
-        let parent = (*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent;
-        (parent, (*parent).dev)
-    };
-    // SAFETY: Pairs with the `ARef::into_raw()` in `add_type`: that reference is given
-    // back here. A parent's `dev` is not null (the header's contract).
-    drop(unsafe { ARef::<Device>::from_raw(NonNull::new_unchecked(parent_dev).cast()) });
+    // SAFETY: `kobj` is the kobject of an `mdev_type`, released once; the type is
+    // alive, because its parent's unregistration waits for this release (below).
+    let parent = unsafe { (*kernel::container_of!(kobj, ffi::mdev_type, kobj)).parent };
     // Pairs with the teardown::track() in `add_type`. The vendor may free the type and
-    // the parent as soon as this returns: nothing of them is touched after it.
+    // the parent as soon as this returns: nothing of them is touched after it. (The
+    // reference to the parent device that the C core puts here is the teardown
+    // entry's, put when the last of these releases has run.)
     crate::teardown::released(parent);
 }
 
@@ -328,60 +317,61 @@ pub(crate) fn type_dir_name(driver: &CStr, sysfs_name: &CStr) -> Result<KVec<u8>
     Ok(name)
 }
 
-/// A parent's registration: what it made, in the order it made it (the kset of the
-/// types, its first `added` types, then the `mdev_bus` link). Kept in the vendor's
-/// structs from [`register`] to [`unregister`] ([`Registration::keep`],
-/// [`Registration::reclaim`]). Dropping it undoes it: the one teardown of an
-/// unregistration and of a failed registration.
+/// A type of a parent, added by [`Registration::add_type`]: its kobject, with the
+/// type's attributes, and its `devices` directory. Dropping it removes both, the
+/// directory first (the fields' order), as `mdev_type_remove()`.
 ///
 /// # Invariants
 ///
-/// `parent` was filled in by [`register`], and it, its device and its types stay valid
-/// until the value is dropped (the header's contract). `kset` is `Some` until the
-/// drop; the parent's types `0..added` were added to it by [`Registration::add_type`]
-/// (their kobject and `devices` directory are owned by this value), the others are
-/// not in use. `link` is the parent device's.
-struct Registration<'a> {
-    parent: &'a Parent,
-    kset: Option<Kset>,
-    added: usize,
-    link: Option<CompatLink>,
+/// `_devices` is the `devices` directory in `_kobj`, and the type's `devices_kobj`
+/// points to it; the type's `parent` is set.
+struct AddedType {
+    _devices: KobjectDir,
+    _kobj: Kobject<MdevType>,
 }
 
-impl<'a> Registration<'a> {
-    /// Starts the registration of `parent`: makes the kset of its types,
-    /// `<parent>/mdev_supported_types`.
-    ///
-    /// # Safety
-    ///
-    /// `parent` was just filled in by [`register`], whose contract holds, and nothing
-    /// else of it is made yet.
-    unsafe fn new(parent: &'a Parent) -> Result<Self> {
-        let kset = match Kset::create_and_add(c"mdev_supported_types", parent.device()) {
-            Ok(kset) => kset,
-            Err(e) => {
-                // Nothing to remove: only the bookkeeping's own count to give up.
-                crate::teardown::wait(parent.raw());
-                return Err(e);
-            }
-        };
-        // SAFETY: Being registered: nothing else reads the field yet.
-        unsafe { (*parent.raw()).mdev_types_kset = kset.as_raw() };
-        // INVARIANT: The kset is made and no type is added yet (caller).
+/// What a parent's registration made: the kset of its types, the types added to it,
+/// and the `mdev_bus` link. The parent's teardown entry keeps it from [`register`] to
+/// [`unregister`] ([`crate::teardown::keep`], [`crate::teardown::take`]); [`tear_down`]
+/// undoes it, the one teardown of an unregistration and of a failed registration.
+///
+/// # Invariants
+///
+/// `types` holds the parent's first `types.len()` types, added to `kset` in that
+/// order; the others are not in use. `link` is the parent device's. The parent, its
+/// device and its types stay valid until the value is dropped (the header's contract,
+/// and the teardown's wait).
+pub(crate) struct Registration {
+    link: Option<CompatLink>,
+    types: KVec<AddedType>,
+    kset: Kset,
+}
+
+impl Registration {
+    /// Starts the registration of `p`, whose gate the caller holds closed: makes the
+    /// kset of its types, `<parent>/mdev_supported_types` (`ENOMEM` if it fails, as
+    /// the C core returns). Nothing is left made on failure.
+    fn new(p: &Parent) -> Result<Self> {
+        // Allocated first, so that adding a type allocates nothing the rollback would
+        // have to undo.
+        let types = KVec::with_capacity(p.types().len(), GFP_KERNEL)?;
+        let kset = Kset::create_and_add(c"mdev_supported_types", p.device())?;
+        // SAFETY: Being registered: nothing else reads the field yet. A copy for C
+        // readers; the kset is owned by this value.
+        unsafe { (*p.raw()).mdev_types_kset = kset.as_raw() };
+        // INVARIANT: The kset is made and no type is added yet.
         Ok(Registration {
-            parent,
-            kset: Some(kset),
-            added: 0,
             link: None,
+            types,
+            kset,
         })
     }
 
-    /// Adds the parent's type `added` to the kset: its kobject, with the type's
-    /// attributes, and its `devices` directory. Both are left in the vendor's
-    /// `struct mdev_type`, owned by this value.
-    fn add_type(&mut self, kset: &Kset) -> Result {
-        let p = self.parent;
-        let t = *p.types().get(self.added).ok_or(EINVAL)?;
+    /// Adds `p`'s next type to the kset: its kobject, with the type's attributes, and
+    /// its `devices` directory. `ENOMEM` or the kobject core's error if it fails; what
+    /// this call made is removed again, as in the C core's `mdev_type_add()`.
+    fn add_type(&mut self, p: &Parent) -> Result {
+        let t = *p.types().get(self.types.len()).ok_or(EINVAL)?;
         // SAFETY: A vendor type (type invariant); the vendor sets `sysfs_name`
         // (required) to a NUL-terminated string that outlives the type.
         let sysfs_name = unsafe { CStr::from_char_ptr((*t).sysfs_name) };
@@ -393,23 +383,20 @@ impl<'a> Registration<'a> {
             (*t).devices_kobj = core::ptr::null_mut();
             (*t).parent = p.raw();
         }
-        // A reference to the parent device for the type's kobject. Pairs with the
-        // `ARef::from_raw()` in `mdev_type_release`.
-        let _ = ARef::into_raw(ARef::<Device>::from(p.device()));
         // The kobject is initialised below on every path, and its release, whenever it
-        // runs, is waited for by the drop of this value. Pairs with the
-        // teardown::released() in `mdev_type_release`.
+        // runs, is waited for by the teardown. Pairs with the teardown::released() in
+        // `mdev_type_release`.
         crate::teardown::track(p.raw());
         // SAFETY: `t` is a type not in use (type invariant), valid until its release,
-        // which the drop of this value waits for; `MDEV_TYPE_KTYPE` is only used here,
-        // so its kobjects are the `kobj` of `MdevType`s; their `parent`, which
-        // `is_visible` reads, is set; no attribute but the ktype's is added to them
-        // (the `devices` directory and the links are other kobjects).
+        // which the teardown waits for; `MDEV_TYPE_KTYPE` is only used here, so its
+        // kobjects are the `kobj` of `MdevType`s; their `parent`, which `is_visible`
+        // reads, is set; no attribute but the ktype's is added to them (the `devices`
+        // directory and the links are other kobjects).
         let kobj = unsafe {
             Kobject::init_and_add(
                 NonNull::new_unchecked(t).cast::<MdevType>(),
                 &MDEV_TYPE_KTYPE,
-                kset,
+                &self.kset,
                 name,
             )
         }?;
@@ -417,98 +404,79 @@ impl<'a> Registration<'a> {
         let devices = KobjectDir::create_and_add(c"devices", &kobj)?;
         // SAFETY: Not in use yet: the type's `create` file is live, but a create waits
         // at the gate, which `register` keeps closed until the registration is complete
-        // (type invariant); read by `MdevType::devices_kobj`.
-        unsafe { (*t).devices_kobj = devices.into_raw() };
-        // INVARIANT: Type `added` is added; the drop takes both back.
-        let _ = kobj.into_raw();
-        self.added += 1;
+        // (type invariant); read by `MdevType::devices_kobj`. A copy for readers of the
+        // field; the directory is owned by this value.
+        unsafe { (*t).devices_kobj = devices.as_raw() };
+        // INVARIANT: Type `types.len()` is added. The capacity was reserved by `new`,
+        // so the push does not allocate.
+        self.types.push(
+            AddedType {
+                _devices: devices,
+                _kobj: kobj,
+            },
+            GFP_KERNEL,
+        )?;
         Ok(())
     }
 
-    /// Adds every type of the parent.
-    fn add_types(&mut self) -> Result {
-        let kset = self.kset.take().ok_or(EINVAL)?;
-        let mut ret = Ok(());
-        while ret.is_ok() && self.added < self.parent.types().len() {
-            ret = self.add_type(&kset);
+    /// Adds every type of `p`.
+    fn add_types(&mut self, p: &Parent) -> Result {
+        while self.types.len() < p.types().len() {
+            self.add_type(p)?;
         }
-        self.kset = Some(kset);
-        ret
+        Ok(())
     }
 
-    /// Makes the parent's `mdev_bus` link, `/sys/class/mdev_bus/<parent>`.
-    fn link(&mut self) -> Result {
+    /// Makes `p`'s `mdev_bus` link, `/sys/class/mdev_bus/<parent>`.
+    fn link(&mut self, p: &Parent) -> Result {
+        // INVARIANT: The link of the parent device.
         // SAFETY: The parent device outlives the registration, and so this value
         // (type invariant), which owns the link.
-        self.link = Some(unsafe { CompatLink::create(self.parent.device()) }?);
+        self.link = Some(unsafe { CompatLink::create(p.device()) }?);
         Ok(())
     }
+}
 
-    /// Leaves the registration made, in the vendor's structs, until [`unregister`]
-    /// takes it back with [`Registration::reclaim`].
-    fn keep(self) {
-        core::mem::forget(self);
-    }
-
-    /// The complete registration of `parent`, kept by [`Registration::keep`], taken
-    /// back for its unregistration.
-    ///
-    /// # Safety
-    ///
-    /// `parent` is registered, and not being unregistered by another caller.
-    unsafe fn reclaim(parent: &'a Parent) -> Self {
-        // SAFETY: A complete registration made the kset, every type and the link, and
-        // forgot their values; they are this caller's (caller).
-        let (kset, link) = unsafe {
-            (
-                Kset::from_raw(parent.kset()),
-                CompatLink::from_raw(parent.device()),
-            )
-        };
-        // INVARIANT: Everything was made, and the header's contract still holds.
-        Registration {
-            parent,
-            kset: Some(kset),
-            added: parent.types().len(),
-            link: Some(link),
+impl Drop for Registration {
+    /// Removes what the registration made, in the reverse of the order it made it:
+    /// the `mdev_bus` link, the types from the last added to the first (each its
+    /// `devices` directory, then its kobject, whose `kobject_del()` drains its
+    /// attributes), then the kset (a field, dropped after this). The C core's rollback
+    /// (`parent_create_sysfs_files()`) removes the types in this order; its
+    /// unregistration (`parent_remove_sysfs_files()`) from the first, which nothing
+    /// can tell apart: a type's kobject sends no uevent, and the gate is closed.
+    fn drop(&mut self) {
+        drop(self.link.take());
+        while let Some(t) = self.types.pop() {
+            drop(t);
         }
     }
 }
 
-impl Drop for Registration<'_> {
-    /// Undoes the registration. The types were usable already, so what was created on
-    /// them is removed first; all of it under the gate closed, so that no create or
-    /// remove can slip in between: the `mdev_bus` link, every mdev of the parent, the
-    /// types (each its `devices` directory, then its kobject, whose `kobject_del()`
-    /// drains its attributes), then the kset. Then, outside the gate (the releases may
-    /// be delayed, by `DEBUG_KOBJECT_RELEASE` or by a reference outside the core), it
-    /// waits for the last release of each of them: when it returns nothing of the
-    /// core reaches the parent or its types, and the vendor may free or re-register
-    /// them at once (the C core does not wait; see [`crate::teardown`]).
-    fn drop(&mut self) {
-        let p = self.parent;
-        {
-            let gate = p.close();
-            drop(self.link.take());
-            device::remove_all_children(&gate);
-            for &t in p.types().iter().take(self.added) {
-                // SAFETY: Added by `add_type`, which left both to this value (type
-                // invariant); no mdev refers to the type any more.
-                unsafe {
-                    drop(KobjectDir::from_raw((*t).devices_kobj));
-                    drop(Kobject::from_raw(
-                        NonNull::new_unchecked(t).cast::<MdevType>(),
-                    ));
-                }
-            }
-            drop(self.kset.take());
-        }
-        // Not with the gate held: nothing waiting on it may hold up a release.
-        crate::teardown::wait(p.raw());
-    }
+/// Undoes `reg`, the registration of the parent whose gate `closed` holds: the one
+/// teardown of an unregistration and of a failed registration. Under the gate, so that
+/// no create or remove can slip in: the `mdev_bus` link, every mdev of the parent
+/// (none for a failed registration: its gate was never opened), then the rest of
+/// `reg` (its drop). Then, outside the gate (the releases may be delayed, by
+/// `DEBUG_KOBJECT_RELEASE` or by a reference outside the core), it waits for the last
+/// release of each of them: when it returns nothing of the core reaches the parent or
+/// its types, and the vendor may free or re-register them at once (the C core does
+/// not wait; see [`crate::teardown`]).
+fn tear_down(mut reg: Registration, closed: Closed<'_>) {
+    let p = closed.parent();
+    drop(reg.link.take());
+    device::remove_all_children(&closed);
+    drop(reg);
+    // Not with the gate held: nothing waiting on it may hold up a release.
+    drop(closed);
+    crate::teardown::wait(p.raw());
 }
 
 /// Registers `parent`: the ABI's `mdev_register_parent()`.
+///
+/// What it makes, in order: the teardown entry, the parent's fields and gate, the
+/// gate closed, the kset of the types, each type, the `mdev_bus` link, the gate
+/// opened. A failure undoes what was made in the exact reverse order ([`tear_down`]).
 ///
 /// # Safety
 ///
@@ -522,10 +490,11 @@ pub(crate) unsafe fn register(
     types: *mut *mut ffi::mdev_type,
     nr_types: c_uint,
 ) -> Result {
-    // Pairs with the teardown::wait() of the drop of the `Registration`, or of its
-    // failed start.
+    // SAFETY: `dev` is a live device (caller).
+    let device: &Device = unsafe { Device::from_raw(dev) };
+    // Pairs with the teardown::wait() of `tear_down`, or of a failed start below.
     // First, so that a parent registered twice is refused before it is touched.
-    crate::teardown::begin(parent)?;
+    crate::teardown::begin(parent, device.into())?;
     // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
     unsafe {
         core::ptr::write_bytes(parent, 0, 1);
@@ -541,26 +510,39 @@ pub(crate) unsafe fn register(
         // CAST: The C core stores the unsigned max_instances in an atomic_t too.
         (*parent).available_instances.counter = (*drv).max_instances as c_int;
     }
-    // SAFETY: Filled in above; valid for the registration (caller). Not used after the
-    // drop of the `Registration`, which may give it back to the vendor.
+    // SAFETY: Filled in above; valid for the registration (caller). Not used after
+    // the teardown's wait, which may give it back to the vendor.
     let p = unsafe { Parent::from_raw(parent) };
-    // SAFETY: Just filled in, with the header's contract.
-    let mut reg = unsafe { Registration::new(p) }?;
     // A type's files are live as soon as its kobject is added, before its `devices`
     // directory is made and before the parent is complete: the gate stays closed until
     // the registration is, so a create or remove meanwhile gets `ENODEV`, as during an
     // unregistration. (The C core lets a create in at once; one in that window links
-    // the new mdev into the sysfs root.) On failure `closed` is dropped first, opening
-    // the gate, then `reg`, whose drop closes it again to undo what was made.
+    // the new mdev into the sysfs root.)
     let closed = p.close();
-    reg.add_types()?;
+    let mut reg = match Registration::new(p) {
+        Ok(reg) => reg,
+        Err(e) => {
+            // Nothing to remove: the gate to open and the bookkeeping's own count to
+            // give up.
+            drop(closed);
+            crate::teardown::wait(p.raw());
+            return Err(e);
+        }
+    };
     // The `mdev_bus` link is how userspace (mdevctl, libvirt) finds parents: without
     // it the registration is not complete, so its failure fails the registration. The
     // C core warns and goes on without it.
-    reg.link()?;
-    drop(closed);
+    if let Err(e) = reg.add_types(p).and_then(|()| reg.link(p)) {
+        tear_down(reg, closed);
+        return Err(e);
+    }
     // Taken back by `unregister`.
-    reg.keep();
+    if let Err(reg) = crate::teardown::keep(p.raw(), reg) {
+        // No entry for the parent: a bug of the core, which `keep` reports.
+        tear_down(reg, closed);
+        return Err(EINVAL);
+    }
+    drop(closed);
     dev_info!(p.device(), "MDEV: Registered\n");
     driver_model::uevent_change(p.device(), c"MDEV_STATE=registered");
     Ok(())
@@ -569,8 +551,7 @@ pub(crate) unsafe fn register(
 /// Unregisters `parent`: the ABI's `mdev_unregister_parent()`. Waits for every create
 /// and remove in flight, removes every mdev of the parent, then the types, and
 /// returns only when the last release of each of them has run, so that the vendor
-/// may free or re-register the parent and its types at once (see the drop of
-/// [`Registration`]).
+/// may free or re-register the parent and its types at once (see [`tear_down`]).
 ///
 /// Must not be called with any lock held that a vendor's `remove` callback, or a
 /// sysfs store of the parent's mdevs, takes: it waits for both.
@@ -579,15 +560,19 @@ pub(crate) unsafe fn register(
 ///
 /// `parent` must be registered and not being unregistered.
 pub(crate) unsafe fn unregister(parent: *mut ffi::mdev_parent) {
-    // SAFETY: Registered (caller). Not used after the drop of the `Registration`.
+    // SAFETY: Registered (caller). Not used after `tear_down`, which may give it back
+    // to the vendor; but the vendor's struct itself is valid until this returns.
     let p = unsafe { Parent::from_raw(parent) };
-    // The parent device outlives the registration; this reference keeps it for the
-    // uevent after it.
-    let dev: ARef<Device> = p.device().into();
+    // No reference is taken for the uevent after the teardown: the vendor keeps the
+    // parent device live until this returns (it passed it in, and the C core, too,
+    // reads `parent->dev` after its teardown).
+    let dev = p.device();
     dev_info!(dev, "MDEV: Unregistering\n");
-    // SAFETY: Registered, and not being unregistered by another caller (caller).
-    drop(unsafe { Registration::reclaim(p) });
-    driver_model::uevent_change(&dev, c"MDEV_STATE=unregistered");
+    // `None` if not registered: the caller broke the contract, which `take` reports.
+    if let Some(reg) = crate::teardown::take(p.raw()) {
+        tear_down(reg, p.close());
+    }
+    driver_model::uevent_change(dev, c"MDEV_STATE=unregistered");
 }
 
 #[kunit_tests(mdev_rs_type_name)]

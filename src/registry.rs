@@ -16,6 +16,7 @@ use kernel::prelude::*;
 use kernel::rbtree::RBTree;
 use kernel::rbtree::RBTreeNodeReservation;
 
+use crate::device::Linked;
 use crate::parent::Parent;
 use crate::uuid::Uuid;
 
@@ -30,16 +31,41 @@ pub(crate) enum State {
     Removing,
 }
 
+/// An mdev's entry: its [`State`], and while it is active the value that owns it.
+///
+/// # Invariants
+///
+/// The `Linked` of an `Active` slot is the mdev whose UUID is the slot's key. It
+/// leaves the slot only by [`take_active`], which makes the slot `Removing`, so one
+/// remover at most gets it.
+enum Slot {
+    Creating,
+    /// The mdev as its create left it: its links and the device's initial reference,
+    /// kept here until a remover takes them with [`take_active`].
+    Active(Linked),
+    Removing,
+}
+
+impl Slot {
+    fn state(&self) -> State {
+        match self {
+            Slot::Creating => State::Creating,
+            Slot::Active(_) => State::Active,
+            Slot::Removing => State::Removing,
+        }
+    }
+}
+
 /// The registry's content: the mdevs by UUID, and the teardown bookkeeping of the
 /// registered parents by address (see [`crate::teardown`]). `None` until first used
 /// (a tree cannot be built in a constant initialiser).
 struct Registry {
-    mdevs: Option<RBTree<Uuid, State>>,
+    mdevs: Option<RBTree<Uuid, Slot>>,
     parents: Option<RBTree<usize, crate::teardown::Entry>>,
 }
 
 impl Registry {
-    fn tree(&mut self) -> &mut RBTree<Uuid, State> {
+    fn tree(&mut self) -> &mut RBTree<Uuid, Slot> {
         self.mdevs.get_or_insert_with(RBTree::new)
     }
 }
@@ -68,6 +94,12 @@ pub(crate) fn init() {
 /// A reserved UUID and, when the core counts instances, a reserved instance of the
 /// parent; both are given back when the reservation is dropped, unless it is
 /// [committed](Reservation::commit) to a device, whose release gives them back.
+///
+/// # Invariants
+///
+/// `uuid` is in the registry, in state Creating, and when `parent` has the core count
+/// its instances one of them is taken for it; both are this value's to give back
+/// (until it is committed).
 pub(crate) struct Reservation<'a> {
     uuid: Uuid,
     parent: &'a Parent,
@@ -85,7 +117,8 @@ pub(crate) fn reserve(uuid: Uuid, parent: &Parent) -> Result<Reservation<'_>> {
     if parent.core_counts_instances() {
         parent.take_instance().ok_or(EUSERS)?;
     }
-    slot.insert(State::Creating, node);
+    slot.insert(Slot::Creating, node);
+    // INVARIANT: Inserted just now, and the instance taken, under the list lock.
     Ok(Reservation { uuid, parent })
 }
 
@@ -107,27 +140,49 @@ impl Drop for Reservation<'_> {
 /// that is gone. Pairs with [`reserve`].
 pub(crate) fn release(uuid: Uuid, parent: &Parent) {
     let mut registry = REGISTRY.lock();
-    if registry.tree().remove(&uuid).is_some() && parent.core_counts_instances() {
+    let slot = registry.tree().remove(&uuid);
+    if slot.is_some() && parent.core_counts_instances() {
         parent.give_back_instance();
     }
+    drop(registry);
+    // Never `Active` (its value holds the device's reference, so the device's release
+    // cannot be what runs this); dropped after the unlock all the same, as a
+    // `Linked` is only dropped outside the list lock.
+    drop(slot);
 }
 
 /// The state of the mdev with `uuid`, if it is registered.
 pub(crate) fn state(uuid: Uuid) -> Option<State> {
-    REGISTRY.lock().tree().get(&uuid).copied()
+    REGISTRY.lock().tree().get(&uuid).map(Slot::state)
 }
 
-/// Moves the mdev with `uuid` from state `from` to state `to`; returns whether it
-/// was in state `from`. The move is atomic, so of several callers making the same
-/// move exactly one succeeds.
-pub(crate) fn transition(uuid: Uuid, from: State, to: State) -> bool {
+/// Moves the mdev with `uuid` from Creating to Active, keeping `mdev`, the value that
+/// owns it, until [`take_active`]. Gives `mdev` back if the mdev was not Creating.
+pub(crate) fn activate(uuid: Uuid, mdev: Linked) -> core::result::Result<(), Linked> {
     let mut registry = REGISTRY.lock();
     match registry.tree().get_mut(&uuid) {
-        Some(s) if *s == from => {
-            *s = to;
-            true
+        Some(s @ Slot::Creating) => {
+            // INVARIANT: The creator's own mdev, whose UUID it reserved under this key.
+            *s = Slot::Active(mdev);
+            Ok(())
         }
-        _ => false,
+        _ => Err(mdev),
+    }
+}
+
+/// Moves the mdev with `uuid` from Active to Removing and gives the caller the value
+/// [`activate`] kept: the caller owns the removal. `None` if the mdev was not Active.
+/// The move is atomic, so of several callers exactly one gets the value; it is
+/// returned, and so dropped, outside the list lock (the drop removes the device).
+pub(crate) fn take_active(uuid: Uuid) -> Option<Linked> {
+    let mut registry = REGISTRY.lock();
+    let slot = registry.tree().get_mut(&uuid)?;
+    if !matches!(slot, Slot::Active(_)) {
+        return None;
+    }
+    match core::mem::replace(slot, Slot::Removing) {
+        Slot::Active(mdev) => Some(mdev),
+        _ => None,
     }
 }
 
@@ -225,12 +280,12 @@ mod tests {
         reserve(uuid(5)?, p)?.commit();
         assert_eq!(state(uuid(5)?), Some(State::Creating));
         assert_eq!(p.available_instances(), 0);
-        assert!(transition(uuid(5)?, State::Creating, State::Active));
-        assert!(!transition(uuid(5)?, State::Creating, State::Active));
-        assert!(transition(uuid(5)?, State::Active, State::Removing));
-        assert!(!transition(uuid(5)?, State::Active, State::Removing));
+        // Only an active mdev can be taken for removal.
+        assert!(take_active(uuid(5)?).is_none());
+        assert_eq!(state(uuid(5)?), Some(State::Creating));
         release(uuid(5)?, p);
         assert_eq!(p.available_instances(), 1);
+        assert_eq!(state(uuid(5)?), None);
         // A second release finds nothing to give back.
         release(uuid(5)?, p);
         assert_eq!(p.available_instances(), 1);

@@ -23,12 +23,15 @@
 //! because the header's structs have no room for it, and under the list lock
 //! (`registry.rs`), a leaf: a release takes it and nothing else.
 
+use kernel::device::Device;
 use kernel::prelude::*;
 use kernel::rbtree::RBTreeNodeReservation;
+use kernel::sync::aref::ARef;
 use kernel::sync::Arc;
 use kernel::sync::Completion;
 
 use crate::ffi;
+use crate::parent::Registration;
 use crate::registry;
 
 /// What [`wait`] sleeps on; completed once, when the count reaches zero.
@@ -39,10 +42,24 @@ struct Released {
 }
 
 /// The bookkeeping of one registration.
+///
+/// # Invariants
+///
+/// `unreleased` is the number of the registration's type kobjects initialised and not
+/// released, plus one until [`wait`] begins; `released` is completed once it is zero.
+/// `registration` is `Some` from [`keep`] to [`take`]: between the end of a
+/// successful registration and its unregistration.
 pub(crate) struct Entry {
     /// The type kobjects not yet released, plus one for the registration itself.
     unreleased: usize,
     released: Arc<Released>,
+    /// What the registration made, from its end ([`keep`]) to its unregistration
+    /// ([`take`]).
+    registration: Option<Registration>,
+    /// The parent device, until every release has run: the C core takes a reference
+    /// per type (`get_device()` in `mdev_type_add()`, put in `mdev_type_release()`);
+    /// this one covers all of them, and is put after the last.
+    _dev: ARef<Device>,
 }
 
 fn key(parent: *const ffi::mdev_parent) -> usize {
@@ -50,9 +67,9 @@ fn key(parent: *const ffi::mdev_parent) -> usize {
     parent as usize
 }
 
-/// Starts the bookkeeping of a parent being registered: the registration counts as
-/// one unreleased object. Pairs with [`wait`].
-pub(crate) fn begin(parent: *const ffi::mdev_parent) -> Result {
+/// Starts the bookkeeping of a parent being registered, whose device is `dev`: the
+/// registration counts as one unreleased object. Pairs with [`wait`].
+pub(crate) fn begin(parent: *const ffi::mdev_parent, dev: ARef<Device>) -> Result {
     let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
     let released = Arc::pin_init(
         pin_init!(Released {
@@ -60,20 +77,57 @@ pub(crate) fn begin(parent: *const ffi::mdev_parent) -> Result {
         }),
         GFP_KERNEL,
     )?;
+    let entry = Entry {
+        unreleased: 1,
+        released,
+        registration: None,
+        _dev: dev,
+    };
     registry::with_parents(|tree| {
         if tree.get(&key(parent)).is_some() {
-            // A parent registered twice: the header forbids it.
-            return Err(EBUSY);
+            // A parent registered twice: the header forbids it. The entry is dropped
+            // after the unlock (the result).
+            return Err((EBUSY, entry));
         }
-        tree.insert(node.into_node(
-            key(parent),
-            Entry {
-                unreleased: 1,
-                released,
-            },
-        ));
+        // INVARIANT: Nothing initialised yet, plus the registration's own count.
+        tree.insert(node.into_node(key(parent), entry));
         Ok(())
     })
+    .map_err(|(e, _entry)| e)
+}
+
+/// Keeps `reg`, the complete registration of `parent`, in its entry until [`take`].
+/// Gives it back if `parent` has no entry (a bug of the core, reported).
+pub(crate) fn keep(
+    parent: *const ffi::mdev_parent,
+    reg: Registration,
+) -> core::result::Result<(), Registration> {
+    let rejected = registry::with_parents(|tree| match tree.get_mut(&key(parent)) {
+        Some(e) if e.registration.is_none() => {
+            // INVARIANT: The registration is complete (caller).
+            e.registration = Some(reg);
+            None
+        }
+        _ => Some(reg),
+    });
+    match rejected {
+        None => Ok(()),
+        Some(reg) => {
+            kernel::warn_on!(true);
+            Err(reg)
+        }
+    }
+}
+
+/// Takes back the registration [`keep`] kept for `parent`, to unregister it. `None`
+/// (reported) if there is none: `parent` is not registered.
+pub(crate) fn take(parent: *const ffi::mdev_parent) -> Option<Registration> {
+    let reg = registry::with_parents(|tree| {
+        tree.get_mut(&key(parent))
+            .and_then(|e| e.registration.take())
+    });
+    kernel::warn_on!(reg.is_none());
+    reg
 }
 
 /// One more object of `parent` whose release must be waited for; called just before
