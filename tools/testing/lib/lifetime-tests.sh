@@ -33,6 +33,20 @@ none_left() {
 	[ "$(live)" = 0 ] || { echo "mdevs left${1:+ $1}: $(ls /sys/bus/mdev/devices | tr "\n" " ")"; return 1; }
 }
 
+# load MODULE DRIVER: modprobe MODULE once its mdev driver's directory from an
+# earlier unload is gone. The driver core removes /sys/bus/mdev/drivers/DRIVER only
+# at the release of the driver's kobject, which DEBUG_KOBJECT_RELEASE delays by 1 to
+# 4 s after rmmod returned, on any bus; registering the driver again meanwhile fails
+# (`sysfs: cannot create duplicate filename`). 60 s at most, like every release the
+# suites wait for (fault-tests.sh's module_gone).
+load() {
+	i=0
+	while [ -e "/sys/bus/mdev/drivers/$2" ] && [ $i -lt 600 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	modprobe "$1"
+}
+
 # checked NAME FN [SKIP-REASON]: runs FN; fails on its status or on a report in the
 # kernel log since the previous test. Each test reads and clears the log (dmesg -c),
 # so what it looks at cannot be shifted by the ring buffer wrapping.
@@ -66,7 +80,7 @@ echo "1..8"
 #    registration used to free the types while their kobjects awaited release.
 api_unload_no_mdevs() {
 	for i in 1 2 3; do
-		modprobe mtty_rs || return 1
+		load mtty_rs mtty_rs || return 1
 		rmmod mtty_rs || return 1
 	done
 }
@@ -77,7 +91,7 @@ checked api_unload_no_mdevs api_unload_no_mdevs
 api_unload_with_mdevs() {
 	t=/sys/class/mdev_bus/mtty_rs/mdev_supported_types
 	for round in 1 2; do
-		modprobe mtty_rs || return 1
+		load mtty_rs mtty_rs || return 1
 		echo "$(uuid $((round * 10 + 1)))" >"$t/mtty_rs-1/create" || return 1
 		echo "$(uuid $((round * 10 + 2)))" >"$t/mtty_rs-2/create" || return 1
 		echo "$(uuid $((round * 10 + 3)))" >"$t/mtty_rs-1/create" || return 1
@@ -86,7 +100,7 @@ api_unload_with_mdevs() {
 	done
 	# Removed mdevs give their ports back when their VFIO devices are released, up to
 	# two delays later: wait for that (60 s at most, a hang detector), then unload.
-	modprobe mtty_rs || return 1
+	load mtty_rs mtty_rs || return 1
 	echo "$(uuid 31)" >"$t/mtty_rs-2/create" || return 1
 	echo 1 >"/sys/bus/mdev/devices/$(uuid 31)/remove" || return 1
 	i=0
@@ -104,7 +118,7 @@ checked api_unload_with_mdevs api_unload_with_mdevs
 #    initialised again while the previous ones' releases would still be pending,
 #    unless the core waited for them.
 c_vendor_reregister() {
-	modprobe mdev_test_vendor || return 1
+	load mdev_test_vendor mdev_test || return 1
 	t=/sys/class/mdev_bus/mdev_test/mdev_supported_types
 	for round in 1 2 3; do
 		echo "$(uuid $((300 + round)))" >"$t/mdev_test-t0/create" || return 1
@@ -122,7 +136,7 @@ known_fault_on_c c_vendor_reregister c_vendor_reregister "the C core's mdev_unre
 #    mdevs whose releases read those types.
 c_vendor_frees_types() {
 	for round in 1 2; do
-		modprobe mdev_test_vendor || return 1
+		load mdev_test_vendor mdev_test || return 1
 		t=/sys/class/mdev_bus/mdev_test/mdev_supported_types
 		echo "$(uuid $((200 + round)))" >"$t/mdev_test-t0/create" || return 1
 		echo "$(uuid $((210 + round)))" >"$t/mdev_test-t1/create" || return 1
@@ -139,7 +153,7 @@ known_fault_on_c c_vendor_frees_types c_vendor_frees_types "the C core's mdev_un
 api_unbind_then_unload() {
 	t=/sys/class/mdev_bus/mtty_rs/mdev_supported_types
 	drv=/sys/bus/mdev/drivers/mtty_rs
-	modprobe mtty_rs || return 1
+	load mtty_rs mtty_rs || return 1
 	echo "$(uuid 401)" >"$t/mtty_rs-2/create" || return 1
 	echo "$(uuid 402)" >"$t/mtty_rs-1/create" || return 1
 	echo "$(uuid 401)" >"$drv/unbind" || return 1
@@ -159,7 +173,7 @@ checked api_unbind_then_unload api_unbind_then_unload
 # 6. The same with the C test vendor, which frees its types at unload: an unbound
 #    mdev's release reads its type after the unload began.
 c_vendor_unbind_then_unload() {
-	modprobe mdev_test_vendor || return 1
+	load mdev_test_vendor mdev_test || return 1
 	t=/sys/class/mdev_bus/mdev_test/mdev_supported_types
 	echo "$(uuid 501)" >"$t/mdev_test-t0/create" || return 1
 	echo "$(uuid 502)" >"$t/mdev_test-t1/create" || return 1

@@ -111,8 +111,17 @@ impl Vendor {
         Path::new("/sys/module").join(self.p.module).exists()
     }
 
-    /// Loads the vendor module (a no-op when it is loaded).
+    /// Loads the vendor module (a no-op when it is loaded). First waits
+    /// ([`after_release`]) until the driver core has removed the vendor's driver
+    /// directory, `/sys/bus/mdev/drivers/<driver>`, left by an earlier unload: it goes
+    /// only at the release of the driver's kobject, which `DEBUG_KOBJECT_RELEASE`
+    /// delays by 1 to 4 s after the unload returned, on any bus, and registering the
+    /// driver again meanwhile fails (`sysfs: cannot create duplicate filename`).
     pub fn load(&self) -> Result<(), String> {
+        if !self.is_loaded() {
+            let dir = Path::new("/sys/bus/mdev/drivers").join(self.p.driver);
+            after_release(|| Ok(dir.exists()), |there| !there)?;
+        }
         run("modprobe", &[self.p.module])?;
         if !self.parent_dir().exists() {
             return Err(format!(
