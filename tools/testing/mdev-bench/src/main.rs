@@ -6,7 +6,7 @@
 //!
 //!   mdev-bench [--smoke] [--rounds R] [--cores c,rust] [--vendors V,...]
 //!              [--levels L,...] [--cycles K] [--threads T,...] [--unload-live N]
-//!              [--no-remove-all]
+//!              [--no-remove-all] [--trace] [--first-round R]
 //!
 //! Round r runs the cores in the order c, rust when r is odd and rust, c when it is
 //! even (c, rust, rust, c, c, rust, ...), so that each core runs as often first as
@@ -35,8 +35,14 @@
 //!     loaded too and the threads split between the two parents, half on each
 //!     (`par2p_cycles_per_s_tT`, T of 2 or more): whether creates on different
 //!     parents wait for each other. Not with `--no-remove-all`;
-//!   - fill again to `--unload-live` (default the last level) and unload the vendor:
-//!     `unreg_ms` at that many live.
+//!   - for each level up to `--unload-live` (default the last level), fill to it
+//!     and unload the vendor (then load it again): `unreg_ms` at that many live.
+//!
+//! With `--trace`, after the rounds, each core with each vendor traces one create
+//! (after one untraced cycle, with no mdev live) with ftrace's function_graph (see
+//! trace.rs), printed as `# trace:` lines: one more KTAP test per core and vendor.
+//! `--first-round R` numbers the rounds from R (the order follows the numbers), so
+//! that the rounds of two runs can be put together.
 //!
 //! Output: KTAP, one test per core turn and vendor (it fails when an operation
 //! fails, never because of a time), with the figures as diagnostics; and each
@@ -51,6 +57,7 @@
 //! under TCG), and restored at the end; reports still reach the console.
 
 mod kmod;
+mod trace;
 
 use mdev_testkit::ktap::Outcome;
 use mdev_testkit::ktap::Reporter;
@@ -89,7 +96,10 @@ static CORES: &[Core] = &[
 struct Vendor {
     id: &'static str,
     module: &'static str,
-    file: &'static str,
+    /// Its file under /lib/modules/$(uname -r): the first of these that exists (the
+    /// kernel's C samples are in the kernel's tree on the test kernels, built in the
+    /// checkout, under extra/, for Debian's: tools/testing/build-for-distro).
+    files: &'static [&'static str],
     /// The type's directory (it has `create`).
     type_dir: &'static str,
     /// The module parameters for `cap` instances of the type.
@@ -102,7 +112,7 @@ static VENDORS: &[Vendor] = &[
     Vendor {
         id: "mdev_test",
         module: "mdev_test_vendor",
-        file: "extra/mdev_test_vendor.ko",
+        files: &["extra/mdev_test_vendor.ko"],
         type_dir: "/sys/class/mdev_bus/mdev_test/mdev_supported_types/mdev_test-t0",
         params: |cap| format!("nr_types=1 instances={cap}"),
         max: None,
@@ -110,7 +120,7 @@ static VENDORS: &[Vendor] = &[
     Vendor {
         id: "mtty_rs",
         module: "mtty_rs",
-        file: "extra/mtty_rs.ko",
+        files: &["extra/mtty_rs.ko"],
         type_dir: "/sys/class/mdev_bus/mtty_rs/mdev_supported_types/mtty_rs-1",
         params: |cap| format!("ports={cap}"),
         max: None,
@@ -118,7 +128,7 @@ static VENDORS: &[Vendor] = &[
     Vendor {
         id: "mtty",
         module: "mtty",
-        file: "kernel/samples/vfio-mdev/mtty.ko",
+        files: &["kernel/samples/vfio-mdev/mtty.ko", "extra/mtty.ko"],
         type_dir: "/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1",
         params: |_| String::new(),
         // MAX_MTTYS in samples/vfio-mdev/mtty.c.
@@ -135,6 +145,8 @@ struct Options {
     threads: Vec<u32>,
     unload_live: Option<u64>,
     remove_all: bool,
+    trace: bool,
+    first_round: u32,
 }
 
 fn list<T>(v: &str, each: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
@@ -155,6 +167,8 @@ fn parse_args() -> Result<Options, String> {
         threads: vec![1, 2, 4],
         unload_live: None,
         remove_all: true,
+        trace: false,
+        first_round: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -172,6 +186,8 @@ fn parse_args() -> Result<Options, String> {
             "--levels" => o.levels = list(&val()?, number)?,
             "--unload-live" => o.unload_live = Some(number(&val()?)?),
             "--no-remove-all" => o.remove_all = false,
+            "--trace" => o.trace = true,
+            "--first-round" => o.first_round = number(&val()?)?,
             "--cores" => {
                 o.cores = list(&val()?, |s| {
                     CORES
@@ -197,6 +213,9 @@ fn parse_args() -> Result<Options, String> {
     }
     o.levels.sort_unstable();
     o.levels.dedup();
+    if o.first_round == 0 {
+        return Err("--first-round must be at least 1".into());
+    }
     if o.rounds == 0 || o.cores.is_empty() || o.vendors.is_empty() || o.levels.is_empty() {
         return Err("nothing to measure".into());
     }
@@ -380,7 +399,7 @@ fn concurrency(o: &Options, row: &Row<'_>, v: &Vendor, mdevs: &Mdevs) -> Result<
         return Err(format!("{} is loaded already", test.module));
     }
     let cap = u64::from(*o.threads.iter().max().unwrap_or(&1)) + 8;
-    kmod::load(&kmod::path(test.file)?, &(test.params)(cap))?;
+    kmod::load(&kmod::find(test.files)?, &(test.params)(cap))?;
     let other = Mdevs {
         create: Path::new(test.type_dir).join("create"),
     };
@@ -421,7 +440,7 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     let unload_live = o.unload_live.unwrap_or(last).min(last);
     // One more for the cycles, and a few spare should a release come late.
     let cap = last + 8;
-    let file = kmod::path(v.file)?;
+    let file = kmod::find(v.files)?;
     let params = (v.params)(cap);
     let mdevs = Mdevs {
         create: Path::new(v.type_dir).join("create"),
@@ -526,6 +545,23 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
         if live.is_empty() {
             concurrency(o, row, v, &mdevs)?;
         }
+        // The parent's unregistration at each level below `--unload-live`: fill,
+        // unload (timed), load again; the last one is after this closure.
+        for &level in levels.iter().filter(|&&l| l > 0 && l < unload_live) {
+            while (live.len() as u64) < level {
+                live.push(mdevs.create()?);
+            }
+            let t = Instant::now();
+            kmod::unload(v.module)?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            live.clear();
+            row.emit("unreg_ms", level, 1, ms, "ms");
+            Reporter::diag(&format!(
+                "{} {} unregistration with {level} live: {ms:.1} ms",
+                row.core, row.vendor
+            ));
+            kmod::load(&file, &params)?;
+        }
         while (live.len() as u64) < unload_live {
             live.push(mdevs.create()?);
         }
@@ -545,6 +581,28 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
         row.core, row.vendor
     ));
     Ok(())
+}
+
+/// The trace of one create on the loaded core with vendor `v` (`--trace`): the
+/// vendor loaded with a few instances, one untraced cycle, one traced create.
+fn trace_turn(core: &Core, v: &Vendor) -> Result<(), String> {
+    let file = kmod::find(v.files)?;
+    if kmod::loaded(v.module) {
+        return Err(format!("{} is loaded already", v.module));
+    }
+    kmod::load(&file, &(v.params)(8))?;
+    let mdevs = Mdevs {
+        create: Path::new(v.type_dir).join("create"),
+    };
+    let result = (|| -> Result<(), String> {
+        let uuid = mdevs.create()?;
+        Mdevs::remove(&uuid)?;
+        let uuid = trace::create_graph(core.id, v.id, || mdevs.create())?;
+        Mdevs::remove(&uuid)
+    })();
+    let unloaded = kmod::unload(v.module);
+    result?;
+    unloaded
 }
 
 /// Lowers the console's log level to warnings; restores it when dropped.
@@ -588,7 +646,8 @@ fn main() -> ExitCode {
         }
     }
     let _quiet = QuietConsole::new();
-    let mut rep = Reporter::new(o.rounds as usize * o.cores.len() * o.vendors.len());
+    let turns = o.cores.len() * o.vendors.len();
+    let mut rep = Reporter::new(o.rounds as usize * turns + if o.trace { turns } else { 0 });
     Reporter::diag(&format!(
         "mdev-bench: rounds {} levels {:?} cycles {} vendors {:?}",
         o.rounds,
@@ -599,7 +658,7 @@ fn main() -> ExitCode {
     println!("# csv: round,core,vendor,metric,live,count,value,unit");
     let started = Instant::now();
     let mut broken: Option<String> = None;
-    for round in 1..=o.rounds {
+    for round in o.first_round..o.first_round + o.rounds {
         let mut order = o.cores.clone();
         if round % 2 == 0 {
             order.reverse();
@@ -629,6 +688,33 @@ fn main() -> ExitCode {
             }
             if loaded.is_ok() {
                 // The next core cannot load next to this one.
+                if let Err(e) = kmod::unload(core.module) {
+                    broken = Some(format!("the {} core stayed loaded: {e}", core.id));
+                }
+            }
+        }
+    }
+    // The traces last: enabling and disabling the tracer patches the kernel's
+    // text, after which QEMU translates that code again, which would slow the
+    // timed operations that came next.
+    if o.trace {
+        for core in &o.cores {
+            let loaded = match &broken {
+                Some(why) => Err(why.clone()),
+                None => kmod::path(core.file).and_then(|f| kmod::load(&f, "")),
+            };
+            for v in &o.vendors {
+                let name = format!("trace_{}_{}", core.id, v.id);
+                let outcome = match &loaded {
+                    Err(e) => Outcome::Fail(format!("the {} core: {e}", core.id)),
+                    Ok(()) => match trace_turn(core, v) {
+                        Ok(()) => Outcome::Pass,
+                        Err(e) => Outcome::Fail(e),
+                    },
+                };
+                rep.result(&name, outcome);
+            }
+            if loaded.is_ok() {
                 if let Err(e) = kmod::unload(core.module) {
                     broken = Some(format!("the {} core stayed loaded: {e}", core.id));
                 }
