@@ -292,6 +292,31 @@ fn slab_objects() -> Result<i64, String> {
     Ok(sum)
 }
 
+/// [`slab`] once the slab objects in use have stopped shrinking: the baseline of a
+/// turn. A turn's teardown can free much of what it had for seconds after it
+/// (in a full run on Debian's kernel, about 39 MB, 3.9 kB per mdev of the
+/// previous turns' 10,000, went during the next turn's first fill when the
+/// baseline was taken after a fixed 2 s), so this waits at least 6 s and until
+/// three readings a second apart differ by less than 64 kB, at most 30 s.
+fn settled_slab() -> Result<[i64; 3], String> {
+    let mut last = slab()?;
+    let mut stable = 0;
+    for i in 0..30 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = slab()?;
+        stable = if (now[2] - last[2]).abs() < 64 * 1024 {
+            stable + 1
+        } else {
+            0
+        };
+        last = now;
+        if i >= 5 && stable >= 2 {
+            break;
+        }
+    }
+    Ok(last)
+}
+
 fn write(path: &Path, what: &str) -> Result<(), String> {
     fs::write(path, what).map_err(|e| format!("write {what:?} to {}: {e}", path.display()))
 }
@@ -466,8 +491,7 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     let result: Result<u64, String> = (|| {
         // What the previous turn's teardown freed late (RCU callbacks, kobject
         // releases) is not in the baseline when it has had time to go.
-        std::thread::sleep(Duration::from_secs(2));
-        let slab0 = slab()?;
+        let slab0 = settled_slab()?;
         let mut live: Vec<String> = Vec::new();
         let mut fill = Decades::default();
         let mut fill_time = Duration::ZERO;
