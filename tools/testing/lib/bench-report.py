@@ -247,15 +247,24 @@ def main(d):
     open(f"{d}/table.txt", "w").write(text)
     sys.stdout.write(text)
 
-    # The plots' data: x is the live count (0 drawn at 1 on the log axis).
+    # The plots' data: x is the live count (0 drawn at 1 on the log axis); the
+    # cycle's also has the rounds' mean of the median cycle (less moved by a
+    # loaded host than the mean).
     for vendor in vendors:
         for metric, name in (("cycle_us", "cycle"), ("unreg_ms", "unreg")):
             with open(f"{d}/{name}-{vendor}.dat", "w") as f:
-                f.write("# live c_mean rust_mean\n")
+                f.write("# live c_mean rust_mean" +
+                        (" c_median rust_median" if name == "cycle" else "") + "\n")
                 for s in summary:
                     if s["vendor"] == vendor and s["metric"] == metric:
-                        f.write(f"{max(s['live'], 1)} {fmt(s['c_mean'], '.6g')} "
-                                f"{fmt(s['rust_mean'], '.6g')}\n")
+                        line = (f"{max(s['live'], 1)} {fmt(s['c_mean'], '.6g')} "
+                                f"{fmt(s['rust_mean'], '.6g')}")
+                        if name == "cycle":
+                            med = [m for m in summary if m["vendor"] == vendor
+                                   and m["metric"] == "cycle_median_us" and m["live"] == s["live"]]
+                            line += (f" {fmt(med[0]['c_mean'], '.6g')} {fmt(med[0]['rust_mean'], '.6g')}"
+                                     if med else " - -")
+                        f.write(line + "\n")
     open(f"{d}/vendors.txt", "w").write(" ".join(vendors))
     traces(d)
 
