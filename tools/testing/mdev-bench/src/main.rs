@@ -147,6 +147,8 @@ struct Options {
     remove_all: bool,
     trace: bool,
     first_round: u32,
+    /// The least wait for the memory baseline, seconds (see [`settled_slab`]).
+    settle_min_s: u32,
 }
 
 fn list<T>(v: &str, each: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
@@ -169,6 +171,7 @@ fn parse_args() -> Result<Options, String> {
         remove_all: true,
         trace: false,
         first_round: 1,
+        settle_min_s: 6,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -179,6 +182,7 @@ fn parse_args() -> Result<Options, String> {
                 o.levels = vec![0, 10, 100];
                 o.cycles = 20;
                 o.threads = vec![1, 2];
+                o.settle_min_s = 1;
             }
             "--rounds" => o.rounds = number(&val()?)?,
             "--cycles" => o.cycles = number(&val()?)?,
@@ -296,9 +300,10 @@ fn slab_objects() -> Result<i64, String> {
 /// turn. A turn's teardown can free much of what it had for seconds after it
 /// (in a full run on Debian's kernel, about 39 MB, 3.9 kB per mdev of the
 /// previous turns' 10,000, went during the next turn's first fill when the
-/// baseline was taken after a fixed 2 s), so this waits at least 6 s and until
-/// three readings a second apart differ by less than 64 kB, at most 30 s.
-fn settled_slab() -> Result<[i64; 3], String> {
+/// baseline was taken after a fixed 2 s), so this waits at least `min_s` seconds
+/// (6, 1 with `--smoke`) and until three readings a second apart differ by less
+/// than 64 kB, at most 30 s.
+fn settled_slab(min_s: u32) -> Result<[i64; 3], String> {
     let mut last = slab()?;
     let mut stable = 0;
     for i in 0..30 {
@@ -310,7 +315,7 @@ fn settled_slab() -> Result<[i64; 3], String> {
             0
         };
         last = now;
-        if i >= 5 && stable >= 2 {
+        if i + 1 >= min_s && stable >= 2 {
             break;
         }
     }
@@ -491,7 +496,7 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     let result: Result<u64, String> = (|| {
         // What the previous turn's teardown freed late (RCU callbacks, kobject
         // releases) is not in the baseline when it has had time to go.
-        let slab0 = settled_slab()?;
+        let slab0 = settled_slab(o.settle_min_s)?;
         let mut live: Vec<String> = Vec::new();
         let mut fill = Decades::default();
         let mut fill_time = Duration::ZERO;
