@@ -5,9 +5,10 @@
 #
 #   gnuplot -e "vendors='mdev_test mtty_rs mtty'" bench-plot.gp
 #
-#   cycle.svg  cost of one create + remove against the mdevs already live, both
-#              cores, each vendor (log-log; 0 live drawn at 1; one colour per
-#              vendor, the C core dashed with open points, the Rust core solid)
+#   cycle.svg  cost of one create + remove against the mdevs already live (each
+#              round's median cycle, mean over the rounds), both cores, each
+#              vendor (log-log; 0 live drawn at 1; one colour per vendor, the C
+#              core dashed with open points, the Rust core solid)
 #   unreg.svg  the vendor's unload (its parent's unregistration) against the mdevs
 #              live, both cores, each vendor (log-log; 0 live drawn at 1)
 if (!exists("vendors")) vendors = "mdev_test mtty_rs mtty"
@@ -19,12 +20,14 @@ set logscale xy
 set xlabel "mdevs live on the parent"
 
 set output "cycle.svg"
-set title "create + remove of one mdev (mean over the rounds)"
+set title "create + remove of one mdev (median of each round's cycles, mean over the rounds)"
 set ylabel "microseconds per cycle"
+set key bottom right
 plot for [i=1:words(vendors)] sprintf("cycle-%s.dat", word(vendors, i)) \
-	using 1:2 with linespoints linecolor i pointtype 6 dashtype 2 title sprintf("C core, %s", word(vendors, i)), \
+	using 1:4 with linespoints linecolor i pointtype 6 dashtype 2 title sprintf("C core, %s", word(vendors, i)), \
      for [i=1:words(vendors)] sprintf("cycle-%s.dat", word(vendors, i)) \
-	using 1:3 with linespoints linecolor i pointtype 7 title sprintf("Rust core, %s", word(vendors, i))
+	using 1:5 with linespoints linecolor i pointtype 7 title sprintf("Rust core, %s", word(vendors, i))
+set key top left
 
 set output "unreg.svg"
 set title "vendor unload (parent unregistration) with N mdevs live"

@@ -17,6 +17,18 @@ pub fn path(rel: &str) -> Result<PathBuf, String> {
     Ok(Path::new("/lib/modules").join(release).join(rel))
 }
 
+/// The first of the files `rels` (paths under `/lib/modules/$(uname -r)`) that
+/// exists.
+pub fn find(rels: &[&str]) -> Result<PathBuf, String> {
+    for rel in rels {
+        let p = path(rel)?;
+        if p.exists() {
+            return Ok(p);
+        }
+    }
+    Err(format!("no module file {rels:?} under /lib/modules"))
+}
+
 /// Loads the module in file `file` with parameters `params` (`name=value ...`).
 pub fn load(file: &Path, params: &str) -> Result<(), String> {
     let f = File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;

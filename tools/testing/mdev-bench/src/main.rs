@@ -6,7 +6,7 @@
 //!
 //!   mdev-bench [--smoke] [--rounds R] [--cores c,rust] [--vendors V,...]
 //!              [--levels L,...] [--cycles K] [--threads T,...] [--unload-live N]
-//!              [--no-remove-all]
+//!              [--no-remove-all] [--trace] [--first-round R]
 //!
 //! Round r runs the cores in the order c, rust when r is odd and rust, c when it is
 //! even (c, rust, rust, c, c, rust, ...), so that each core runs as often first as
@@ -35,8 +35,14 @@
 //!     loaded too and the threads split between the two parents, half on each
 //!     (`par2p_cycles_per_s_tT`, T of 2 or more): whether creates on different
 //!     parents wait for each other. Not with `--no-remove-all`;
-//!   - fill again to `--unload-live` (default the last level) and unload the vendor:
-//!     `unreg_ms` at that many live.
+//!   - for each level up to `--unload-live` (default the last level), fill to it
+//!     and unload the vendor (then load it again): `unreg_ms` at that many live.
+//!
+//! With `--trace`, after the rounds, each core with each vendor traces one create
+//! (after one untraced cycle, with no mdev live) with ftrace's function_graph (see
+//! trace.rs), printed as `# trace:` lines: one more KTAP test per core and vendor.
+//! `--first-round R` numbers the rounds from R (the order follows the numbers), so
+//! that the rounds of two runs can be put together.
 //!
 //! Output: KTAP, one test per core turn and vendor (it fails when an operation
 //! fails, never because of a time), with the figures as diagnostics; and each
@@ -51,6 +57,7 @@
 //! under TCG), and restored at the end; reports still reach the console.
 
 mod kmod;
+mod trace;
 
 use mdev_testkit::ktap::Outcome;
 use mdev_testkit::ktap::Reporter;
@@ -89,7 +96,10 @@ static CORES: &[Core] = &[
 struct Vendor {
     id: &'static str,
     module: &'static str,
-    file: &'static str,
+    /// Its file under /lib/modules/$(uname -r): the first of these that exists (the
+    /// kernel's C samples are in the kernel's tree on the test kernels, built in the
+    /// checkout, under extra/, for Debian's: tools/testing/build-for-distro).
+    files: &'static [&'static str],
     /// The type's directory (it has `create`).
     type_dir: &'static str,
     /// The module parameters for `cap` instances of the type.
@@ -102,7 +112,7 @@ static VENDORS: &[Vendor] = &[
     Vendor {
         id: "mdev_test",
         module: "mdev_test_vendor",
-        file: "extra/mdev_test_vendor.ko",
+        files: &["extra/mdev_test_vendor.ko"],
         type_dir: "/sys/class/mdev_bus/mdev_test/mdev_supported_types/mdev_test-t0",
         params: |cap| format!("nr_types=1 instances={cap}"),
         max: None,
@@ -110,7 +120,7 @@ static VENDORS: &[Vendor] = &[
     Vendor {
         id: "mtty_rs",
         module: "mtty_rs",
-        file: "extra/mtty_rs.ko",
+        files: &["extra/mtty_rs.ko"],
         type_dir: "/sys/class/mdev_bus/mtty_rs/mdev_supported_types/mtty_rs-1",
         params: |cap| format!("ports={cap}"),
         max: None,
@@ -118,7 +128,7 @@ static VENDORS: &[Vendor] = &[
     Vendor {
         id: "mtty",
         module: "mtty",
-        file: "kernel/samples/vfio-mdev/mtty.ko",
+        files: &["kernel/samples/vfio-mdev/mtty.ko", "extra/mtty.ko"],
         type_dir: "/sys/class/mdev_bus/mtty/mdev_supported_types/mtty-1",
         params: |_| String::new(),
         // MAX_MTTYS in samples/vfio-mdev/mtty.c.
@@ -135,6 +145,10 @@ struct Options {
     threads: Vec<u32>,
     unload_live: Option<u64>,
     remove_all: bool,
+    trace: bool,
+    first_round: u32,
+    /// The least wait for the memory baseline, seconds (see [`settled_slab`]).
+    settle_min_s: u32,
 }
 
 fn list<T>(v: &str, each: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
@@ -155,6 +169,9 @@ fn parse_args() -> Result<Options, String> {
         threads: vec![1, 2, 4],
         unload_live: None,
         remove_all: true,
+        trace: false,
+        first_round: 1,
+        settle_min_s: 6,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -165,6 +182,7 @@ fn parse_args() -> Result<Options, String> {
                 o.levels = vec![0, 10, 100];
                 o.cycles = 20;
                 o.threads = vec![1, 2];
+                o.settle_min_s = 1;
             }
             "--rounds" => o.rounds = number(&val()?)?,
             "--cycles" => o.cycles = number(&val()?)?,
@@ -172,6 +190,8 @@ fn parse_args() -> Result<Options, String> {
             "--levels" => o.levels = list(&val()?, number)?,
             "--unload-live" => o.unload_live = Some(number(&val()?)?),
             "--no-remove-all" => o.remove_all = false,
+            "--trace" => o.trace = true,
+            "--first-round" => o.first_round = number(&val()?)?,
             "--cores" => {
                 o.cores = list(&val()?, |s| {
                     CORES
@@ -197,6 +217,9 @@ fn parse_args() -> Result<Options, String> {
     }
     o.levels.sort_unstable();
     o.levels.dedup();
+    if o.first_round == 0 {
+        return Err("--first-round must be at least 1".into());
+    }
     if o.rounds == 0 || o.cores.is_empty() || o.vendors.is_empty() || o.levels.is_empty() {
         return Err("nothing to measure".into());
     }
@@ -271,6 +294,32 @@ fn slab_objects() -> Result<i64, String> {
         sum += num(1)? * num(3)?;
     }
     Ok(sum)
+}
+
+/// [`slab`] once the slab objects in use have stopped shrinking: the baseline of a
+/// turn. A turn's teardown can free much of what it had for seconds after it
+/// (in a full run on Debian's kernel, about 39 MB, 3.9 kB per mdev of the
+/// previous turns' 10,000, went during the next turn's first fill when the
+/// baseline was taken after a fixed 2 s), so this waits at least `min_s` seconds
+/// (6, 1 with `--smoke`) and until three readings a second apart differ by less
+/// than 64 kB, at most 30 s.
+fn settled_slab(min_s: u32) -> Result<[i64; 3], String> {
+    let mut last = slab()?;
+    let mut stable = 0;
+    for i in 0..30 {
+        std::thread::sleep(Duration::from_secs(1));
+        let now = slab()?;
+        stable = if (now[2] - last[2]).abs() < 64 * 1024 {
+            stable + 1
+        } else {
+            0
+        };
+        last = now;
+        if i + 1 >= min_s && stable >= 2 {
+            break;
+        }
+    }
+    Ok(last)
 }
 
 fn write(path: &Path, what: &str) -> Result<(), String> {
@@ -380,7 +429,7 @@ fn concurrency(o: &Options, row: &Row<'_>, v: &Vendor, mdevs: &Mdevs) -> Result<
         return Err(format!("{} is loaded already", test.module));
     }
     let cap = u64::from(*o.threads.iter().max().unwrap_or(&1)) + 8;
-    kmod::load(&kmod::path(test.file)?, &(test.params)(cap))?;
+    kmod::load(&kmod::find(test.files)?, &(test.params)(cap))?;
     let other = Mdevs {
         create: Path::new(test.type_dir).join("create"),
     };
@@ -421,7 +470,7 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     let unload_live = o.unload_live.unwrap_or(last).min(last);
     // One more for the cycles, and a few spare should a release come late.
     let cap = last + 8;
-    let file = kmod::path(v.file)?;
+    let file = kmod::find(v.files)?;
     let params = (v.params)(cap);
     let mdevs = Mdevs {
         create: Path::new(v.type_dir).join("create"),
@@ -447,8 +496,7 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     let result: Result<u64, String> = (|| {
         // What the previous turn's teardown freed late (RCU callbacks, kobject
         // releases) is not in the baseline when it has had time to go.
-        std::thread::sleep(Duration::from_secs(2));
-        let slab0 = slab()?;
+        let slab0 = settled_slab(o.settle_min_s)?;
         let mut live: Vec<String> = Vec::new();
         let mut fill = Decades::default();
         let mut fill_time = Duration::ZERO;
@@ -526,6 +574,23 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
         if live.is_empty() {
             concurrency(o, row, v, &mdevs)?;
         }
+        // The parent's unregistration at each level below `--unload-live`: fill,
+        // unload (timed), load again; the last one is after this closure.
+        for &level in levels.iter().filter(|&&l| l > 0 && l < unload_live) {
+            while (live.len() as u64) < level {
+                live.push(mdevs.create()?);
+            }
+            let t = Instant::now();
+            kmod::unload(v.module)?;
+            let ms = t.elapsed().as_secs_f64() * 1e3;
+            live.clear();
+            row.emit("unreg_ms", level, 1, ms, "ms");
+            Reporter::diag(&format!(
+                "{} {} unregistration with {level} live: {ms:.1} ms",
+                row.core, row.vendor
+            ));
+            kmod::load(&file, &params)?;
+        }
         while (live.len() as u64) < unload_live {
             live.push(mdevs.create()?);
         }
@@ -545,6 +610,28 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
         row.core, row.vendor
     ));
     Ok(())
+}
+
+/// The trace of one create on the loaded core with vendor `v` (`--trace`): the
+/// vendor loaded with a few instances, one untraced cycle, one traced create.
+fn trace_turn(core: &Core, v: &Vendor) -> Result<(), String> {
+    let file = kmod::find(v.files)?;
+    if kmod::loaded(v.module) {
+        return Err(format!("{} is loaded already", v.module));
+    }
+    kmod::load(&file, &(v.params)(8))?;
+    let mdevs = Mdevs {
+        create: Path::new(v.type_dir).join("create"),
+    };
+    let result = (|| -> Result<(), String> {
+        let uuid = mdevs.create()?;
+        Mdevs::remove(&uuid)?;
+        let uuid = trace::create_graph(core.id, v.id, || mdevs.create())?;
+        Mdevs::remove(&uuid)
+    })();
+    let unloaded = kmod::unload(v.module);
+    result?;
+    unloaded
 }
 
 /// Lowers the console's log level to warnings; restores it when dropped.
@@ -588,7 +675,8 @@ fn main() -> ExitCode {
         }
     }
     let _quiet = QuietConsole::new();
-    let mut rep = Reporter::new(o.rounds as usize * o.cores.len() * o.vendors.len());
+    let turns = o.cores.len() * o.vendors.len();
+    let mut rep = Reporter::new(o.rounds as usize * turns + if o.trace { turns } else { 0 });
     Reporter::diag(&format!(
         "mdev-bench: rounds {} levels {:?} cycles {} vendors {:?}",
         o.rounds,
@@ -599,7 +687,7 @@ fn main() -> ExitCode {
     println!("# csv: round,core,vendor,metric,live,count,value,unit");
     let started = Instant::now();
     let mut broken: Option<String> = None;
-    for round in 1..=o.rounds {
+    for round in o.first_round..o.first_round + o.rounds {
         let mut order = o.cores.clone();
         if round % 2 == 0 {
             order.reverse();
@@ -629,6 +717,33 @@ fn main() -> ExitCode {
             }
             if loaded.is_ok() {
                 // The next core cannot load next to this one.
+                if let Err(e) = kmod::unload(core.module) {
+                    broken = Some(format!("the {} core stayed loaded: {e}", core.id));
+                }
+            }
+        }
+    }
+    // The traces last: enabling and disabling the tracer patches the kernel's
+    // text, after which QEMU translates that code again, which would slow the
+    // timed operations that came next.
+    if o.trace {
+        for core in &o.cores {
+            let loaded = match &broken {
+                Some(why) => Err(why.clone()),
+                None => kmod::path(core.file).and_then(|f| kmod::load(&f, "")),
+            };
+            for v in &o.vendors {
+                let name = format!("trace_{}_{}", core.id, v.id);
+                let outcome = match &loaded {
+                    Err(e) => Outcome::Fail(format!("the {} core: {e}", core.id)),
+                    Ok(()) => match trace_turn(core, v) {
+                        Ok(()) => Outcome::Pass,
+                        Err(e) => Outcome::Fail(e),
+                    },
+                };
+                rep.result(&name, outcome);
+            }
+            if loaded.is_ok() {
                 if let Err(e) = kmod::unload(core.module) {
                     broken = Some(format!("the {} core stayed loaded: {e}", core.id));
                 }
