@@ -528,14 +528,21 @@ pub(crate) unsafe fn register(
     // Pairs with the teardown::wait() of `tear_down`, or of a failed start below.
     // First, so that a parent registered twice is refused before it is touched.
     crate::teardown::begin(parent, device.into())?;
-    // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
+    // SAFETY: `parent` is valid for writes and not in use (caller): no other thread
+    // reads it until the registration publishes it (its types' files, the bus link).
+    // Zeroing is a valid state of every field of the plain C struct.
+    unsafe { core::ptr::write_bytes(parent, 0, 1) };
+    // SAFETY: The field is valid for writes, not in use (as above), and stays in place
+    // while the parent is registered; name and key are static.
     unsafe {
-        core::ptr::write_bytes(parent, 0, 1);
         Gate::init(
             &raw mut (*parent).unreg_sem,
             c"&parent->unreg_sem",
             static_lock_class!(),
-        );
+        )
+    };
+    // SAFETY: `parent` is not in use (as above); `drv` is valid for reads (caller).
+    unsafe {
         (*parent).dev = dev;
         (*parent).mdev_driver = drv;
         (*parent).types = types;
