@@ -560,12 +560,18 @@ impl<T: Driver> Drop for Registration<T> {
 }
 
 /// A vendor attribute's `show`: gets the driver, the bound mdev and its data.
+///
+/// Called with no core lock held (neither the gate, the list lock nor the mdev's
+/// device lock), on both cores: only the attribute file's kernfs active reference,
+/// which the unbind waits for before `remove`, and kernfs's mutex of the open file.
+/// The same holds for a `store`.
 pub(crate) type ShowFn<T> =
     fn(&T, &Device<Bound>, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
 /// A vendor attribute's `store`: gets the driver, the bound mdev, its data and what
 /// was written; returns how much it consumed, at most what was written and not
 /// nothing of a non-empty write (either is a driver bug, and the write fails with
 /// `EIO` instead of telling userspace more than it wrote, or nothing at all).
+/// Locks held: as for a [`ShowFn`], none of the core's.
 pub(crate) type StoreFn<T> = fn(&T, &Device<Bound>, &<T as Driver>::Data, &[u8]) -> Result<usize>;
 
 /// The objects the vendor attributes of `T` are on: the bound mdevs of `T`. Their
