@@ -435,9 +435,9 @@ impl<T: Driver> Registration<T> {
     /// Called once, from `new`, before anything else knows the registration.
     unsafe fn register(&mut self, module: &'static ThisModule) -> Result {
         let inner = self.inner.as_ptr();
-        // SAFETY: `inner` is valid and ours (caller); each step is undone by `drop`,
-        // which checks what was done.
-        unsafe {
+        // SAFETY: `inner` is valid, and ours alone until the driver is registered
+        // below (caller): nothing reads the driver struct while it is filled in.
+        let drv = unsafe {
             let drv = (*inner).driver.get();
             (*drv).device_api = T::DEVICE_API.as_char_ptr();
             (*drv).max_instances = T::MAX_INSTANCES;
@@ -449,75 +449,129 @@ impl<T: Driver> Registration<T> {
             (*drv).driver.name = T::NAME.as_char_ptr();
             (*drv).driver.dev_groups = T::ATTRIBUTE_GROUPS.as_raw();
             (*drv).driver.owner = module.as_ptr();
-            to_result(ffi::mdev_register_driver(drv))?;
-            self.done.driver_registered = true;
+            drv
+        };
+        // SAFETY: `drv` is filled in, at a stable address (pinned `Inner`) that outlives
+        // its registration: `drop` unregisters it before freeing `inner`. Its name and
+        // groups are `'static`; its callbacks are this `T`'s, which `probe_callback`
+        // documents.
+        to_result(unsafe { ffi::mdev_register_driver(drv) })?;
+        self.done.driver_registered = true;
 
-            (*inner).class = from_err_ptr(bindings::class_create(T::NAME.as_char_ptr()))?;
-            let dev = (*inner).dev.get();
-            bindings::device_initialize(dev);
-            (*dev).class = (*inner).class;
+        // SAFETY: `T::NAME` is a `'static` NUL-terminated string, which the class keeps
+        // a pointer to; `class_create()` returns a class or an `ERR_PTR`.
+        let class = from_err_ptr(unsafe { bindings::class_create(T::NAME.as_char_ptr()) })?;
+        // SAFETY: `inner` is ours; `class` is written once, before the parent is
+        // registered and so before any callback shares `Inner` (type invariant). Kept
+        // even if a later step fails, for `drop` to destroy.
+        unsafe { (*inner).class = class };
+
+        // SAFETY: `inner` is valid; `dev` is zeroed storage, pinned, not yet in use.
+        let dev = unsafe { (*inner).dev.get() };
+        // SAFETY: `dev` is zeroed, as `device_initialize()` requires, and stays at
+        // this address until its release, which `drop` waits for before freeing it.
+        unsafe { bindings::device_initialize(dev) };
+        // SAFETY: Initialised, not added yet: nothing else reads these fields. The
+        // class outlives the device (`drop` destroys it after the device's release);
+        // the release is this `Inner<T>`'s, as `parent_device_release` requires.
+        unsafe {
+            (*dev).class = class;
             (*dev).release = Some(parent_device_release::<T>);
-            self.done.dev_initialized = true;
-            to_result(bindings::dev_set_name(
-                dev,
-                c"%s".as_char_ptr(),
-                T::NAME.as_char_ptr(),
-            ))?;
-            to_result(bindings::device_add(dev))?;
-            self.done.dev_added = true;
-            // CAST: At most a handful of types.
-            let nr = (*inner).type_ptrs.len() as u32;
-            to_result(ffi::mdev_register_parent(
-                (*inner).parent.get(),
-                dev,
-                drv,
-                (*inner).type_ptrs.as_mut_ptr(),
-                nr,
-            ))?;
-            self.done.parent_registered = true;
         }
+        // INVARIANT: `dev`'s release now completes `dev_released`.
+        self.done.dev_initialized = true;
+        // SAFETY: `dev` is initialised; the format is a NUL-terminated `"%s"` whose
+        // one argument is the `'static` NUL-terminated `T::NAME` (copied by the call).
+        to_result(unsafe {
+            bindings::dev_set_name(dev, c"%s".as_char_ptr(), T::NAME.as_char_ptr())
+        })?;
+        // SAFETY: `dev` is initialised and named; on failure `drop` puts it, as
+        // `device_add()` requires.
+        to_result(unsafe { bindings::device_add(dev) })?;
+        self.done.dev_added = true;
+
+        // SAFETY: `inner` is valid; `type_ptrs` is complete and not changed any more.
+        let (parent, types, nr) = unsafe {
+            (
+                (*inner).parent.get(),
+                (*inner).type_ptrs.as_mut_ptr(),
+                // CAST: At most a handful of types.
+                (*inner).type_ptrs.len() as u32,
+            )
+        };
+        // SAFETY: The header's contract: `parent` is zeroed storage of ours, pinned, not
+        // registered; `dev` is an added device kept until `drop` unregisters the
+        // parent; `drv` is registered above; `types` holds `nr` pointers to the
+        // `mtype`s of `types` (type invariant), each with its names set in `new`, and
+        // all of it lives at a stable address until `drop` unregisters the parent.
+        to_result(unsafe { ffi::mdev_register_parent(parent, dev, drv, types, nr) })?;
+        self.done.parent_registered = true;
         Ok(())
     }
 }
 
 impl<T: Driver> Drop for Registration<T> {
+    /// Undoes what `register` did (`done`), in the reverse order, then frees `inner`.
     fn drop(&mut self) {
         let inner = self.inner.as_ptr();
-        // SAFETY: `inner` is ours; each step is undone only if it was done, in the
-        // reverse order of `register`.
-        unsafe {
-            if self.done.parent_registered {
-                // Removes every mdev, waiting for creates and removes in flight.
-                ffi::mdev_unregister_parent((*inner).parent.get());
-            }
-            if self.done.dev_added {
-                bindings::device_del((*inner).dev.get());
-            }
-            if self.done.dev_initialized {
-                // Pairs with device_initialize(). The types' kobjects and the mdevs may
-                // still hold references (the C core does not wait for their release):
-                // the memory is freed only once the device's release ran.
-                bindings::put_device((*inner).dev.get());
-                (*inner).dev_released.wait_for_completion();
-            }
-            if !(*inner).class.is_null() {
-                bindings::class_destroy((*inner).class);
-            }
-            if self.done.driver_registered {
-                ffi::mdev_unregister_driver((*inner).driver.get());
-            }
-            drop(KBox::from_raw(inner));
+        if self.done.parent_registered {
+            // Removes every mdev, waiting for creates and removes in flight, and (on
+            // the Rust core) for the last release of the types.
+            // SAFETY: `inner` is valid (type invariant); its parent is registered
+            // (`done`) and is unregistered once, here.
+            unsafe { ffi::mdev_unregister_parent((*inner).parent.get()) };
         }
+        if self.done.dev_added {
+            // SAFETY: The device was added (`done`) and is deleted once, here; the
+            // parent that used it is unregistered above.
+            unsafe { bindings::device_del((*inner).dev.get()) };
+        }
+        if self.done.dev_initialized {
+            // Pairs with device_initialize(). The types' kobjects and the mdevs may
+            // still hold references (the C core does not wait for their release):
+            // the memory is freed only once the device's release ran.
+            // SAFETY: Initialised (`done`): this puts the reference that
+            // `device_initialize()` gave, once.
+            unsafe { bindings::put_device((*inner).dev.get()) };
+            // SAFETY: `inner` is valid until freed below; `dev_released` is pinned and
+            // initialised, and the device's release completes it (type invariant of
+            // `Inner`), as the last reference is put above or by a later put.
+            unsafe { (*inner).dev_released.wait_for_completion() };
+        }
+        // SAFETY: `inner` is valid; the field is written only by `register`, which
+        // has returned.
+        let class = unsafe { (*inner).class };
+        if !class.is_null() {
+            // SAFETY: Made by `class_create()` in `register`, destroyed once, here, after
+            // the release of its one device (waited for above).
+            unsafe { bindings::class_destroy(class) };
+        }
+        if self.done.driver_registered {
+            // SAFETY: Registered (`done`), unregistered once, here, after its parent
+            // (above): no mdev is bound to it any more.
+            unsafe { ffi::mdev_unregister_driver((*inner).driver.get()) };
+        }
+        // SAFETY: `inner` is the allocation this registration owns (type invariant),
+        // leaked from a `KBox` in `new`; nothing uses it any more: the core let go of
+        // the parent, the types and the driver above, and the device's release, its
+        // last user, has run. Freed once, here.
+        drop(unsafe { KBox::from_raw(inner) });
     }
 }
 
 /// A vendor attribute's `show`: gets the driver, the bound mdev and its data.
+///
+/// Called with no core lock held (neither the gate, the list lock nor the mdev's
+/// device lock), on both cores: only the attribute file's kernfs active reference,
+/// which the unbind waits for before `remove`, and kernfs's mutex of the open file.
+/// The same holds for a `store`.
 pub(crate) type ShowFn<T> =
     fn(&T, &Device<Bound>, &<T as Driver>::Data, &mut ShowBuffer<'_>) -> Result;
 /// A vendor attribute's `store`: gets the driver, the bound mdev, its data and what
 /// was written; returns how much it consumed, at most what was written and not
 /// nothing of a non-empty write (either is a driver bug, and the write fails with
 /// `EIO` instead of telling userspace more than it wrote, or nothing at all).
+/// Locks held: as for a [`ShowFn`], none of the core's.
 pub(crate) type StoreFn<T> = fn(&T, &Device<Bound>, &<T as Driver>::Data, &[u8]) -> Result<usize>;
 
 /// The objects the vendor attributes of `T` are on: the bound mdevs of `T`. Their

@@ -229,7 +229,10 @@ pub(crate) struct IrqSet {
 /// The file callbacks (`open` to `reset`) run in the task using the device file,
 /// `request` in the task unbinding the emulated device, `drop` of the data wherever
 /// the last reference goes; no lock of this layer is held, and the driver serialises
-/// its own state. The `migration_*` callbacks run in the task using the device file,
+/// its own state. No lock of the mdev core is held in any of them but `request` (see
+/// its doc); the VFIO core holds its `dev_set` mutex (and, for a device opened through
+/// its group, the group's mutex) around `open` and `close`, and nothing around the
+/// others. The `migration_*` callbacks run in the task using the device file,
 /// with the device's migration mutex held (and, in `migration_load`, the resume
 /// file's): they must not call back into the layer. `close` and `reset` run after the
 /// layer has ended migration (RUNNING, files disabled) under that mutex, released

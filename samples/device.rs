@@ -375,8 +375,9 @@ impl vfio::Driver for MttyDevice {
         let s = self.state.lock();
         match &s.request {
             Some(efd) => efd.signal(),
+            // `pr_info!` prefixes the module's name (`mtty_rs: `) itself.
             None if count == 0 => {
-                pr_info!("mtty_rs: device in use and no request eventfd: waiting for its user\n")
+                pr_info!("device in use and no request eventfd: waiting for its user\n")
             }
             None => {}
         }

@@ -384,8 +384,11 @@ impl Linked {
     /// written to the mdev's `uevent` file, not serialised by any lock, as for every
     /// user of `dev_set_uevent_suppress()` after `device_add()`.
     ///
+    /// `_gate` is the creator's own entry into the parent's gate (checked by
+    /// `activate`, its caller).
+    ///
     /// Mirrors nothing of the C core, which sends `add` from `device_add()`.
-    fn announce(&self) {
+    fn announce(&self, _gate: &Entered<'_>) {
         // The lock order is gate (read), then device lock, as in `Added::attach`.
         let lock = self.added.0.lock();
         lock.set_uevent_suppress(false);
@@ -396,10 +399,13 @@ impl Linked {
     }
 
     /// The mdev is ready: it is announced, then becomes removable, and the registry
-    /// keeps this value until a remover takes it.
-    fn activate(self) {
+    /// keeps this value until a remover takes it. Inside the gate of the mdev's parent
+    /// (`gate`; another parent's is a bug of the core, reported, and the mdev is then
+    /// announced under it all the same: `add` already checked the same gate).
+    fn activate(self, gate: &Entered<'_>) {
+        kernel::warn_on!(!core::ptr::eq(gate.parent(), self.mdev().mtype().parent()));
         // Before the move to Active: once Active, a remover may take the mdev away.
-        self.announce();
+        self.announce(gate);
         self.mdev().set_active(true);
         let uuid = self.mdev().uuid;
         // Only the creator moves an mdev out of Creating.
@@ -437,7 +443,7 @@ pub(crate) fn create(t: &MdevType, uuid: Uuid) -> Result {
     let mdev = mdev.add(&gate)?;
     mdev.attach(parent.driver())?;
     let mdev = mdev.link()?;
-    mdev.activate();
+    mdev.activate(&gate);
     drop(gate);
     Ok(())
 }

@@ -117,7 +117,12 @@ impl VendorDriver {
     /// Lets the driver write the description of `t`.
     pub(crate) fn show_description(&self, t: &MdevType, out: &mut ShowBuffer<'_>) -> Result {
         let f = self.ops().show_description.ok_or(EIO)?;
-        // SAFETY: The callback writes at most a page into `buf`, which `out` is.
+        // SAFETY: A registered driver's callback, called with a type of one of its
+        // parents (`t` is registered while it is borrowed). Its contract, as for a sysfs
+        // `show` (the C core passes it sysfs's buffer), is to write at most
+        // `PAGE_SIZE` bytes into `buf`: `out` is the page that sysfs gave this `show`
+        // (`ShowBuffer`), borrowed mutably for the call. What it returns is checked
+        // by `set_len_from_c` (clamped to the page, or an errno).
         let n = unsafe { f(t.as_raw(), out.as_mut_ptr()) };
         out.set_len_from_c(n)
     }
@@ -168,14 +173,18 @@ struct Ops {
 ///
 /// `drv` must be a valid `mdev_driver` that is not registered.
 pub(crate) unsafe fn register(drv: *mut ffi::mdev_driver) -> Result {
-    // SAFETY: Valid (caller).
-    unsafe {
-        if (*drv).device_api.is_null() {
-            return Err(EINVAL);
-        }
-        (*drv).driver.bus = bus::bus_type();
-        kernel::error::to_result(bindings::driver_register(&raw mut (*drv).driver))
+    // SAFETY: `drv` is valid for reads (caller); the field is read through a raw place.
+    if unsafe { (*drv).device_api }.is_null() {
+        return Err(EINVAL);
     }
+    // SAFETY: `drv` is valid for writes and not registered (caller), so nothing else
+    // reads its `driver` yet; the mdev bus is registered from the module's init to
+    // its exit, and a vendor's module depends on this one, so it outlives the driver.
+    unsafe { (*drv).driver.bus = bus::bus_type() };
+    // SAFETY: `driver` is embedded in the vendor's `mdev_driver`, which stays valid
+    // and in place until its `unregister` (the header's contract), and is not
+    // registered (caller); its bus is set above.
+    kernel::error::to_result(unsafe { bindings::driver_register(&raw mut (*drv).driver) })
 }
 
 /// Unregisters `drv`: the ABI's `mdev_unregister_driver()`.

@@ -34,6 +34,7 @@ use crate::parent::Parent;
 extern "C" {
     fn mdev_rs_rwsem_assert_held(sem: *mut bindings::rw_semaphore);
     fn mdev_rs_rwsem_assert_held_write(sem: *mut bindings::rw_semaphore);
+    fn mdev_rs_rwsem_assert_not_held(sem: *mut bindings::rw_semaphore);
 }
 
 /// The gate of a parent: the `rw_semaphore` `unreg_sem` of its `struct mdev_parent`.
@@ -92,6 +93,12 @@ impl Gate {
     pub(crate) fn assert_closed(&self) {
         // SAFETY: The semaphore is initialised (type invariant).
         unsafe { mdev_rs_rwsem_assert_held_write(self.as_raw()) };
+    }
+
+    /// Lockdep: the caller is neither inside the gate nor holds it closed.
+    pub(crate) fn assert_not_held(&self) {
+        // SAFETY: The semaphore is initialised (type invariant).
+        unsafe { mdev_rs_rwsem_assert_not_held(self.as_raw()) };
     }
 }
 

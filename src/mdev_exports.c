@@ -24,6 +24,7 @@ EXPORT_SYMBOL(mdev_unregister_driver);
 
 void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem);
 void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem);
+void mdev_rs_rwsem_assert_not_held(struct rw_semaphore *sem);
 void mdev_rs_device_lock_assert(struct device *dev);
 
 void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem)
@@ -34,6 +35,11 @@ void mdev_rs_rwsem_assert_held(struct rw_semaphore *sem)
 void mdev_rs_rwsem_assert_held_write(struct rw_semaphore *sem)
 {
 	lockdep_assert_held_write(sem);
+}
+
+void mdev_rs_rwsem_assert_not_held(struct rw_semaphore *sem)
+{
+	lockdep_assert_not_held(sem);
 }
 
 void mdev_rs_device_lock(struct device *dev);

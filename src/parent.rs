@@ -38,6 +38,7 @@ use crate::ffi;
 use crate::gate::Closed;
 use crate::gate::Entered;
 use crate::gate::Gate;
+use crate::registry::ListGuard;
 use crate::sysfs::sysfs_groups;
 use crate::sysfs::KobjAttribute;
 use crate::sysfs::KobjType;
@@ -69,7 +70,7 @@ impl Parent {
         unsafe { &*ptr.cast::<Parent>() }
     }
 
-    fn raw(&self) -> *mut ffi::mdev_parent {
+    pub(crate) fn raw(&self) -> *mut ffi::mdev_parent {
         self.0.get()
     }
 
@@ -131,12 +132,12 @@ impl Parent {
         !self.driver().has_get_available()
     }
 
-    /// Takes one of the parent's instances; `None` when none is left. Called with the
-    /// list lock held, which serialises every change of the counter.
+    /// Takes one of the parent's instances; `None` when none is left. Under the list
+    /// lock (`_list` is its guard), which serialises every change of the counter.
     ///
     /// The counter is unsigned in effect, as in the C core (`max_instances` is an
     /// `unsigned int` stored in an `atomic_t`): only 0 means none left.
-    pub(crate) fn take_instance(&self) -> Option<()> {
+    pub(crate) fn take_instance(&self, _list: &ListGuard) -> Option<()> {
         let c = self.counter();
         let n = c.load(Relaxed);
         if n == 0 {
@@ -146,8 +147,8 @@ impl Parent {
         Some(())
     }
 
-    /// Gives an instance back. Called with the list lock held.
-    pub(crate) fn give_back_instance(&self) {
+    /// Gives an instance back. Under the list lock (`_list` is its guard).
+    pub(crate) fn give_back_instance(&self, _list: &ListGuard) {
         self.counter().add(1, Relaxed);
     }
 
@@ -338,20 +339,28 @@ struct AddedType {
 /// # Invariants
 ///
 /// `types` holds the parent's first `types.len()` types, added to `kset` in that
-/// order; the others are not in use. `link` is the parent device's. The parent, its
-/// device and its types stay valid until the value is dropped (the header's contract,
-/// and the teardown's wait).
+/// order; the others are not in use. `link` is the parent device's. `parent` is the
+/// registered parent; it, its device and its types stay valid until the value is
+/// dropped (the header's contract, and the teardown's wait).
 pub(crate) struct Registration {
+    /// The parent this registration is of: what [`tear_down`] checks its gate against.
+    parent: NonNull<ffi::mdev_parent>,
     link: Option<CompatLink>,
     types: KVec<AddedType>,
     kset: Kset,
 }
 
+// SAFETY: `parent` is only compared, and viewed by `tear_down` as a `Parent`, whose
+// users run on any thread (sysfs callbacks, unregistration); the other fields are
+// `Send`.
+unsafe impl Send for Registration {}
+
 impl Registration {
-    /// Starts the registration of `p`, whose gate the caller holds closed: makes the
-    /// kset of its types, `<parent>/mdev_supported_types` (`ENOMEM` if it fails, as
+    /// Starts the registration of the parent whose gate `closed` holds closed: makes
+    /// the kset of its types, `<parent>/mdev_supported_types` (`ENOMEM` if it fails, as
     /// the C core returns). Nothing is left made on failure.
-    fn new(p: &Parent) -> Result<Self> {
+    fn new(closed: &Closed<'_>) -> Result<Self> {
+        let p = closed.parent();
         // Allocated first, so that adding a type allocates nothing the rollback would
         // have to undo.
         let types = KVec::with_capacity(p.types().len(), GFP_KERNEL)?;
@@ -359,18 +368,25 @@ impl Registration {
         // SAFETY: Being registered: nothing else reads the field yet. A copy for C
         // readers; the kset is owned by this value.
         unsafe { (*p.raw()).mdev_types_kset = kset.as_raw() };
-        // INVARIANT: The kset is made and no type is added yet.
+        // INVARIANT: The kset is made and no type is added yet; `p` is registered.
         Ok(Registration {
+            parent: NonNull::from(p).cast(),
             link: None,
             types,
             kset,
         })
     }
 
-    /// Adds `p`'s next type to the kset: its kobject, with the type's attributes, and
-    /// its `devices` directory. `ENOMEM` or the kobject core's error if it fails; what
-    /// this call made is removed again, as in the C core's `mdev_type_add()`.
-    fn add_type(&mut self, p: &Parent) -> Result {
+    /// Adds the next type of the parent whose gate `closed` holds closed to the kset:
+    /// its kobject, with the type's attributes, and its `devices` directory. `ENOMEM`
+    /// or the kobject core's error if it fails; what this call made is removed again,
+    /// as in the C core's `mdev_type_add()`. `EINVAL` and a warning if `closed` is not
+    /// the gate of this registration's parent.
+    fn add_type(&mut self, closed: &Closed<'_>) -> Result {
+        let p = closed.parent();
+        if kernel::warn_on!(!core::ptr::eq(self.parent.as_ptr(), p.raw())) {
+            return Err(EINVAL);
+        }
         let t = *p.types().get(self.types.len()).ok_or(EINVAL)?;
         // SAFETY: A vendor type (type invariant); the vendor sets `sysfs_name`
         // (required) to a NUL-terminated string that outlives the type.
@@ -403,8 +419,8 @@ impl Registration {
         // On failure `kobj` is dropped: deleted and put, as the C core does.
         let devices = KobjectDir::create_and_add(c"devices", &kobj)?;
         // SAFETY: Not in use yet: the type's `create` file is live, but a create waits
-        // at the gate, which `register` keeps closed until the registration is complete
-        // (type invariant); read by `MdevType::devices_kobj`. A copy for readers of the
+        // at the gate, which `closed` keeps closed until the registration is complete;
+        // read by `MdevType::devices_kobj`. A copy for readers of the
         // field; the directory is owned by this value.
         unsafe { (*t).devices_kobj = devices.as_raw() };
         // INVARIANT: Type `types.len()` is added. The capacity was reserved by `new`,
@@ -419,10 +435,10 @@ impl Registration {
         Ok(())
     }
 
-    /// Adds every type of `p`.
-    fn add_types(&mut self, p: &Parent) -> Result {
-        while self.types.len() < p.types().len() {
-            self.add_type(p)?;
+    /// Adds every type of the parent whose gate `closed` holds closed.
+    fn add_types(&mut self, closed: &Closed<'_>) -> Result {
+        while self.types.len() < closed.parent().types().len() {
+            self.add_type(closed)?;
         }
         Ok(())
     }
@@ -462,14 +478,31 @@ impl Drop for Registration {
 /// release of each of them: when it returns nothing of the core reaches the parent or
 /// its types, and the vendor may free or re-register them at once (the C core does
 /// not wait; see [`crate::teardown`]).
+///
+/// `reg` must be of `closed`'s parent. Both callers pass the guard of the parent whose
+/// registration they hold, so a mismatch is a bug of the core: it is reported, and the
+/// teardown still runs, under the gate of `reg`'s own parent. (Returning early instead
+/// would leave `reg`'s sysfs objects and the parent's bookkeeping behind, and the
+/// vendor would free memory that the core still points into.)
 fn tear_down(mut reg: Registration, closed: Closed<'_>) {
+    let own: &Parent;
+    let closed = if kernel::warn_on!(!core::ptr::eq(reg.parent.as_ptr(), closed.parent().raw())) {
+        drop(closed);
+        // SAFETY: `reg.parent` is registered and stays valid until `reg` is dropped
+        // and the teardown's wait has returned (type invariant), after this function's
+        // last use of `own`.
+        own = unsafe { Parent::from_raw(reg.parent.as_ptr()) };
+        own.close()
+    } else {
+        closed
+    };
     let p = closed.parent();
     drop(reg.link.take());
     device::remove_all_children(&closed);
     drop(reg);
     // Not with the gate held: nothing waiting on it may hold up a release.
     drop(closed);
-    crate::teardown::wait(p.raw());
+    crate::teardown::wait(p);
 }
 
 /// Registers `parent`: the ABI's `mdev_register_parent()`.
@@ -495,14 +528,21 @@ pub(crate) unsafe fn register(
     // Pairs with the teardown::wait() of `tear_down`, or of a failed start below.
     // First, so that a parent registered twice is refused before it is touched.
     crate::teardown::begin(parent, device.into())?;
-    // SAFETY: `parent` is the vendor's and not in use; `drv` is valid (caller).
+    // SAFETY: `parent` is valid for writes and not in use (caller): no other thread
+    // reads it until the registration publishes it (its types' files, the bus link).
+    // Zeroing is a valid state of every field of the plain C struct.
+    unsafe { core::ptr::write_bytes(parent, 0, 1) };
+    // SAFETY: The field is valid for writes, not in use (as above), and stays in place
+    // while the parent is registered; name and key are static.
     unsafe {
-        core::ptr::write_bytes(parent, 0, 1);
         Gate::init(
             &raw mut (*parent).unreg_sem,
             c"&parent->unreg_sem",
             static_lock_class!(),
-        );
+        )
+    };
+    // SAFETY: `parent` is not in use (as above); `drv` is valid for reads (caller).
+    unsafe {
         (*parent).dev = dev;
         (*parent).mdev_driver = drv;
         (*parent).types = types;
@@ -519,20 +559,20 @@ pub(crate) unsafe fn register(
     // unregistration. (The C core lets a create in at once; one in that window links
     // the new mdev into the sysfs root.)
     let closed = p.close();
-    let mut reg = match Registration::new(p) {
+    let mut reg = match Registration::new(&closed) {
         Ok(reg) => reg,
         Err(e) => {
             // Nothing to remove: the gate to open and the bookkeeping's own count to
             // give up.
             drop(closed);
-            crate::teardown::wait(p.raw());
+            crate::teardown::wait(p);
             return Err(e);
         }
     };
     // The `mdev_bus` link is how userspace (mdevctl, libvirt) finds parents: without
     // it the registration is not complete, so its failure fails the registration. The
     // C core warns and goes on without it.
-    if let Err(e) = reg.add_types(p).and_then(|()| reg.link(p)) {
+    if let Err(e) = reg.add_types(&closed).and_then(|()| reg.link(p)) {
         tear_down(reg, closed);
         return Err(e);
     }

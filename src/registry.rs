@@ -59,7 +59,7 @@ impl Slot {
 /// The registry's content: the mdevs by UUID, and the teardown bookkeeping of the
 /// registered parents by address (see [`crate::teardown`]). `None` until first used
 /// (a tree cannot be built in a constant initialiser).
-struct Registry {
+pub(crate) struct Registry {
     mdevs: Option<RBTree<Uuid, Slot>>,
     parents: Option<RBTree<usize, crate::teardown::Entry>>,
 }
@@ -77,9 +77,14 @@ pub(crate) fn with_parents<R>(
     f(REGISTRY.lock().parents.get_or_insert_with(RBTree::new))
 }
 
+/// The list lock held: what a function that needs it takes as proof.
+pub(crate) type ListGuard = kernel::sync::lock::GlobalGuard<REGISTRY>;
+
 kernel::sync::global_lock! {
     // SAFETY: Initialised by `init` in the module's init, before anything uses it.
-    unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
+    // `pub(crate)` only so that [`ListGuard`] can name it; nothing outside this file
+    // locks it.
+    pub(crate) unsafe(uninit) static REGISTRY: Mutex<Registry> = Registry {
         mdevs: None,
         parents: None,
     };
@@ -111,13 +116,16 @@ pub(crate) struct Reservation<'a> {
 pub(crate) fn reserve(uuid: Uuid, parent: &Parent) -> Result<Reservation<'_>> {
     let node = RBTreeNodeReservation::new(GFP_KERNEL)?;
     let mut registry = REGISTRY.lock();
-    let kernel::rbtree::Entry::Vacant(slot) = registry.tree().entry(uuid) else {
+    // A lookup, then an insert: the instance is taken in between with the guard, which
+    // an `Entry` of the tree would hold borrowed.
+    if registry.tree().get(&uuid).is_some() {
         return Err(EEXIST);
-    };
-    if parent.core_counts_instances() {
-        parent.take_instance().ok_or(EUSERS)?;
     }
-    slot.insert(Slot::Creating, node);
+    if parent.core_counts_instances() {
+        parent.take_instance(&registry).ok_or(EUSERS)?;
+    }
+    // Vacant (checked above, under the same lock): nothing is replaced.
+    drop(registry.tree().insert(node.into_node(uuid, Slot::Creating)));
     // INVARIANT: Inserted just now, and the instance taken, under the list lock.
     Ok(Reservation { uuid, parent })
 }
@@ -142,7 +150,7 @@ pub(crate) fn release(uuid: Uuid, parent: &Parent) {
     let mut registry = REGISTRY.lock();
     let slot = registry.tree().remove(&uuid);
     if slot.is_some() && parent.core_counts_instances() {
-        parent.give_back_instance();
+        parent.give_back_instance(&registry);
     }
     drop(registry);
     // Never `Active` (its value holds the device's reference, so the device's release

@@ -31,6 +31,7 @@ use kernel::sync::Arc;
 use kernel::sync::Completion;
 
 use crate::ffi;
+use crate::parent::Parent;
 use crate::parent::Registration;
 use crate::registry;
 
@@ -173,7 +174,14 @@ pub(crate) fn released(parent: *const ffi::mdev_parent) {
 /// it after its timeout), which is the price of never reading freed memory. The
 /// release that ends the wait still runs a few instructions of this module after
 /// waking it, as every release function of a module does.
-pub(crate) fn wait(parent: *const ffi::mdev_parent) {
+///
+/// The gate not being held is asserted (lockdep). The list lock cannot be: C has
+/// `lockdep_assert_not_held()`, but 7.3's kernel crate wraps only the held case
+/// (`Lock`'s `Backend::assert_is_held`), and its `GlobalLock` gives no access to the
+/// C mutex to pass to a C helper; `put` below would deadlock on it instead.
+pub(crate) fn wait(p: &Parent) {
+    p.gate().assert_not_held();
+    let parent = p.raw();
     match put(parent) {
         Some((0, _)) => {}
         Some((_, r)) => r.done.wait_for_completion(),
