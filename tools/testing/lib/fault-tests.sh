@@ -345,7 +345,11 @@ module_complete() {
 	# uevent, bind and unbind files (drivers/base/bus.c): a known fault of the kernel.
 	for f in uevent bind unbind; do
 		[ -e "/sys/bus/mdev/drivers/$mod_drv/$f" ] && continue
-		if dmesg | grep -qE "bus_add_driver: (uevent attr |add_bind_files)\($mod_drv\) failed"; then
+		case $f in
+		uevent) logged="bus_add_driver: uevent attr ($mod_drv) failed" ;;
+		*) logged="bus_add_driver: add_bind_files($mod_drv) failed" ;;
+		esac
+		if dmesg | grep -qF "$logged"; then
 			say "N=$1: known fault of the kernel: bus_add_driver() ignored a failure, no $f file for $mod_drv"
 			known=$((known + 1))
 		else
