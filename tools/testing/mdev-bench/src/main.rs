@@ -612,6 +612,39 @@ fn vendor_turn(o: &Options, row: &Row<'_>, v: &Vendor) -> Result<(), String> {
     Ok(())
 }
 
+/// Loads `core` (unless an earlier core stayed loaded: then every turn fails with
+/// why), runs `turn` for each vendor as the result `PREFIX_CORE_VENDOR`, and unloads
+/// the core again, since the next core cannot load next to it; a core that stays
+/// loaded breaks every later turn.
+fn core_turns(
+    core: &Core,
+    vendors: &[&'static Vendor],
+    broken: &mut Option<String>,
+    rep: &mut Reporter,
+    prefix: &str,
+    mut turn: impl FnMut(&Vendor) -> Result<(), String>,
+) {
+    let loaded = match broken {
+        Some(why) => Err(why.clone()),
+        None => kmod::path(core.file).and_then(|f| kmod::load(&f, "")),
+    };
+    for v in vendors {
+        let outcome = match &loaded {
+            Err(e) => Outcome::Fail(format!("the {} core: {e}", core.id)),
+            Ok(()) => match turn(v) {
+                Ok(()) => Outcome::Pass,
+                Err(e) => Outcome::Fail(e),
+            },
+        };
+        rep.result(&format!("{prefix}_{}_{}", core.id, v.id), outcome);
+    }
+    if loaded.is_ok() {
+        if let Err(e) = kmod::unload(core.module) {
+            *broken = Some(format!("the {} core stayed loaded: {e}", core.id));
+        }
+    }
+}
+
 /// The trace of one create on the loaded core with vendor `v` (`--trace`): the
 /// vendor loaded with a few instances, one untraced cycle, one traced create.
 fn trace_turn(core: &Core, v: &Vendor) -> Result<(), String> {
@@ -693,61 +726,31 @@ fn main() -> ExitCode {
             order.reverse();
         }
         for core in order {
-            let loaded = match &broken {
-                Some(why) => Err(why.clone()),
-                None => kmod::path(core.file).and_then(|f| kmod::load(&f, "")),
-            };
-            for v in &o.vendors {
-                let name = format!("r{round}_{}_{}", core.id, v.id);
-                let outcome = match &loaded {
-                    Err(e) => Outcome::Fail(format!("the {} core: {e}", core.id)),
-                    Ok(()) => {
-                        let row = Row {
-                            round,
-                            core: core.id,
-                            vendor: v.id,
-                        };
-                        match vendor_turn(&o, &row, v) {
-                            Ok(()) => Outcome::Pass,
-                            Err(e) => Outcome::Fail(e),
-                        }
-                    }
-                };
-                rep.result(&name, outcome);
-            }
-            if loaded.is_ok() {
-                // The next core cannot load next to this one.
-                if let Err(e) = kmod::unload(core.module) {
-                    broken = Some(format!("the {} core stayed loaded: {e}", core.id));
-                }
-            }
+            core_turns(
+                core,
+                &o.vendors,
+                &mut broken,
+                &mut rep,
+                &format!("r{round}"),
+                |v| {
+                    let row = Row {
+                        round,
+                        core: core.id,
+                        vendor: v.id,
+                    };
+                    vendor_turn(&o, &row, v)
+                },
+            );
         }
     }
     // The traces last: enabling and disabling the tracer patches the kernel's
     // text, after which QEMU translates that code again, which would slow the
     // timed operations that came next.
     if o.trace {
-        for core in &o.cores {
-            let loaded = match &broken {
-                Some(why) => Err(why.clone()),
-                None => kmod::path(core.file).and_then(|f| kmod::load(&f, "")),
-            };
-            for v in &o.vendors {
-                let name = format!("trace_{}_{}", core.id, v.id);
-                let outcome = match &loaded {
-                    Err(e) => Outcome::Fail(format!("the {} core: {e}", core.id)),
-                    Ok(()) => match trace_turn(core, v) {
-                        Ok(()) => Outcome::Pass,
-                        Err(e) => Outcome::Fail(e),
-                    },
-                };
-                rep.result(&name, outcome);
-            }
-            if loaded.is_ok() {
-                if let Err(e) = kmod::unload(core.module) {
-                    broken = Some(format!("the {} core stayed loaded: {e}", core.id));
-                }
-            }
+        for &core in &o.cores {
+            core_turns(core, &o.vendors, &mut broken, &mut rep, "trace", |v| {
+                trace_turn(core, v)
+            });
         }
     }
     Reporter::diag(&format!(
