@@ -36,6 +36,7 @@ set -u
 here=$(dirname "$0")
 . "$here/ktap.sh"
 . "$here/kmemleak.sh"
+. "$here/release.sh"
 fail_nth=${1:-$(cd "$here/../../.." && pwd)/target/x86_64-unknown-linux-gnu/release/fail-nth}
 re="${VM_SPLAT_RE:-BUG:|WARNING:|KASAN:|ODEBUG:|general protection fault}"
 core=c
@@ -60,16 +61,6 @@ say() { echo "# $*"; }
 uuid() { printf 'fa170000-%04x-4000-8000-%012x' "$1" "$2"; }
 live() { ls /sys/bus/mdev/devices | wc -l; }
 loaded() { grep -q "^$1 " /proc/modules; }
-
-# wait_until CMD...: runs CMD every 0.1 s until it succeeds, 60 s at most (a hang
-# detector: what is waited for are releases DEBUG_KOBJECT_RELEASE delays by 1-4 s).
-wait_until() {
-	i=0
-	until "$@"; do
-		[ $i -lt 600 ] || return 1
-		sleep 0.1; i=$((i + 1))
-	done
-}
 
 # mdev_complete UUID TYPE-DIR DRIVER VFIO: the mdev exists with everything a create
 # makes: on the bus, bound to DRIVER, its mdev_type link and the type's devices/ link,
@@ -320,12 +311,8 @@ use_test_vendor() { # PATH-NUMBER
 
 # The module-load sweeps: finit_module() of a vendor with the fault armed.
 mod="" mod_parent="" mod_class="" mod_drv="" mod_types="" mod_avail="" mod_vfio=0
-# The driver core removes a driver's directory (/sys/bus/mdev/drivers/NAME) only
-# when the driver's kobject is released: bus_remove_driver() puts it and
-# kobject_cleanup() deletes it, which DEBUG_KOBJECT_RELEASE delays by 1 to 4 s after
-# driver_unregister() returned. So right after rmmod the directory may still be
-# there, on either core and on any bus: module_gone waits for it (wait_until).
-no_driver_dir() { [ ! -e "/sys/bus/mdev/drivers/$1" ]; }
+# Right after rmmod the vendor's driver directory may still be there (release.sh's
+# no_driver_dir): module_gone waits for it.
 module_gone() {
 	st=0
 	loaded "$mod" && { say "$mod is loaded"; st=1; }

@@ -19,6 +19,7 @@
 set -u
 . "$(dirname "$0")/ktap.sh"
 . "$(dirname "$0")/kmemleak.sh"
+. "$(dirname "$0")/release.sh"
 # The VM runner's own list of report lines. Stack dumps printed without such a tag
 # are shown, with the lines before them, but do not fail a test: one was seen once
 # in api_unload_no_mdevs on the Rust core and could not be reproduced or identified
@@ -34,16 +35,10 @@ none_left() {
 }
 
 # load MODULE DRIVER: modprobe MODULE once its mdev driver's directory from an
-# earlier unload is gone. The driver core removes /sys/bus/mdev/drivers/DRIVER only
-# at the release of the driver's kobject, which DEBUG_KOBJECT_RELEASE delays by 1 to
-# 4 s after rmmod returned, on any bus; registering the driver again meanwhile fails
-# (`sysfs: cannot create duplicate filename`). 60 s at most, like every release the
-# suites wait for (fault-tests.sh's module_gone).
+# earlier unload is gone (release.sh's no_driver_dir; 60 s at most, like every
+# release the suites wait for).
 load() {
-	i=0
-	while [ -e "/sys/bus/mdev/drivers/$2" ] && [ $i -lt 600 ]; do
-		sleep 0.1; i=$((i + 1))
-	done
+	wait_until no_driver_dir "$2"
 	modprobe "$1"
 }
 
