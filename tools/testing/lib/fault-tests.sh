@@ -169,7 +169,11 @@ sweep() {
 		ok=0
 		case "$res" in
 		OK) ;;
-		E*) [ "$inj" = yes ] || { say "N=$nth: failed with $res although no fault was injected"; ok=1; } ;;
+		E*) [ "$inj" = yes ] || {
+			say "N=$nth: failed with $res although no fault was injected; the log's last lines:"
+			dmesg | tail -n 8 | sed 's/^/#   /'
+			ok=1
+		} ;;
 		*) say "N=$nth: the call gave '$res' ('$inj')"; ok=1 ;;
 		esac
 		vfio_known=0
@@ -388,7 +392,11 @@ load_verify() {
 # means) after.
 kunit_glob=/sys/module/kunit/parameters/filter_glob
 load_sweep() {
-	loaded "$mod" && rmmod "$mod"
+	# The vendor may have been unloaded just before (reregister_test_vendor ends so):
+	# its driver directory goes only at its delayed release, and a load meanwhile
+	# fails (driver_register()'s EBUSY or sysfs' EEXIST) with no fault injected.
+	if loaded "$mod"; then rmmod "$mod" || return 1; fi
+	module_gone || { say "$mod did not go before the sweep"; return 1; }
 	if [ -e "$kunit_glob" ]; then
 		echo "no-suite-matches-this" >"$kunit_glob" || return 1
 	fi
@@ -413,6 +421,8 @@ parent_gone() {
 reregister_prepare() {
 	[ -e "$bus/mdev_test" ] && return 0
 	loaded mdev_test_vendor && { rmmod mdev_test_vendor || return 1; }
+	# The same window as before a load sweep (load_sweep).
+	wait_until no_driver_dir mdev_test || { say "the mdev driver mdev_test is left (60 s after)"; return 1; }
 	modprobe mdev_test_vendor
 }
 reregister_op() { "$fail_nth" "$1" write /sys/module/mdev_test_vendor/parameters/reregister 1; }
