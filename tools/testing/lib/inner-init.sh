@@ -22,7 +22,8 @@
 #
 # Parameters, on the kernel command line (the kernel ignores them: they have a dot):
 #   vmm.vendor=0xVVVV vmm.device=0xDDDD   the PCI IDs of the mdev (mtty: 0x4348 0x3253)
-#   vmm.ports=N                           the ports it must have (2 for a dual type)
+#   vmm.ports=N                           the ports each must have (2 for a dual type)
+#   vmm.devices=N                         how many such devices (default 1)
 #   vmm.long=BYTES                        the long string's length (default 512)
 #   vmm.hold=1                            hold the first port with its line set,
 #                                         watch the device, never end QEMU
@@ -50,6 +51,7 @@ param() { # NAME DEFAULT: the value of vmm.NAME on the command line
 want_vendor=$(param vendor 0x4348)
 want_device=$(param device 0x3253)
 want_ports=$(param ports 2)
+want_devices=$(param devices 1)
 long_len=$(param long 512)
 hold=$(param hold 0)
 known=$(param known "")
@@ -59,37 +61,46 @@ known=$(param known "")
 long_fault="known fault of the reference sample mtty: its receive FIFO reads as empty once it holds 16 bytes, and 8250 writes 16 bytes per THRE interrupt"
 
 echo "KTAP version 1"
-echo "1..$((3 + 4 * want_ports + hold + 1))"
+# The ports of all the devices.
+all_ports=$((want_ports * want_devices))
+echo "1..$((3 + 4 * all_ports + hold + 1))"
 echo "# inner guest: /init reached at ${up_init} s of uptime"
 
-# 1. The PCI device with the IDs asked for: exactly one.
-pci=""
-found=0
+# 1. The PCI devices with the IDs asked for: exactly as many as asked (pci: the
+#    first, which vmm.hold watches).
+pcis=""
 for d in /sys/bus/pci/devices/*; do
 	[ "$(cat "$d/vendor")" = "$want_vendor" ] && [ "$(cat "$d/device")" = "$want_device" ] || continue
-	found=$((found + 1))
-	pci=$d
+	pcis="$pcis $(readlink -f "$d")"
 done
-result pci_device_found $([ "$found" = 1 ]; echo $?) \
-	"$found devices $want_vendor:$want_device; the guest's PCI devices: $(cat /sys/bus/pci/devices/*/uevent | grep PCI_ID | tr '\n' ' ')"
+found=$(echo $pcis | wc -w)
+pci=$(echo $pcis | cut -d ' ' -f 1)
+result pci_device_found $([ "$found" = "$want_devices" ]; echo $?) \
+	"$found devices $want_vendor:$want_device, want $want_devices; the guest's PCI devices: $(cat /sys/bus/pci/devices/*/uevent | grep PCI_ID | tr '\n' ' ')"
 
-# 2. Bound by 8250_pci (its driver's name is "serial").
-drv=""
-[ -n "$pci" ] && [ -e "$pci/driver" ] && drv=$(basename "$(readlink "$pci/driver")")
-result bound_by_8250_pci $([ "$drv" = serial ]; echo $?) "driver: '${drv:-none}'"
+# 2. Each bound by 8250_pci (its driver's name is "serial").
+st=0 drvs=""
+for d in $pcis; do
+	drv=none
+	[ -e "$d/driver" ] && drv=$(basename "$(readlink "$d/driver")")
+	drvs="$drvs $(basename "$d"):$drv"
+	[ "$drv" = serial ] || st=1
+done
+[ -n "$pcis" ] || st=1
+result bound_by_8250_pci $st "drivers:${drvs:- no device}"
 
-# 3. Its ports: the ttyS devices whose first ancestor with a `vendor` file (in 7.3
-#    /sys/class/tty/ttySN/device is a serial-core port device) is the mdev.
+# 3. Their ports: the ttyS devices whose first ancestor with a `vendor` file (in 7.3
+#    /sys/class/tty/ttySN/device is a serial-core port device) is one of the mdevs.
 ports=""
 for t in /sys/class/tty/ttyS*; do
 	[ -e "$t/device" ] || continue
 	p=$(readlink -f "$t/device")
 	while [ "$p" != / ] && [ ! -e "$p/vendor" ]; do p=$(dirname "$p"); done
-	[ -n "$pci" ] && [ "$p" = "$(readlink -f "$pci")" ] && ports="$ports $(basename "$t")"
+	case " $pcis " in *" $p "*) ports="$ports $(basename "$t")" ;; esac
 done
 nports=$(echo $ports | wc -w)
-result ports_registered $([ "$nports" = "$want_ports" ]; echo $?) \
-	"ports of the device: '${ports# }' ($nports, want $want_ports)"
+result ports_registered $([ "$nports" = "$all_ports" ]; echo $?) \
+	"ports of the devices: '${ports# }' ($nports, want $all_ports)"
 
 # irq_count IRQ: its count summed over the CPUs in /proc/interrupts; nothing when
 # the IRQ is not listed. In 7.3 /proc/interrupts lists an IRQ only while a handler is
@@ -126,7 +137,7 @@ done
 head -c "$long_len" /tmp/long >/tmp/long.$$ && mv /tmp/long.$$ /tmp/long
 
 i=1
-while [ $i -le "$want_ports" ]; do
+while [ $i -le "$all_ports" ]; do
 	tty=$(echo $ports | cut -d ' ' -f $i)
 	if [ -z "$tty" ]; then
 		result port${i}_16550a 1 "no port $i"
@@ -147,7 +158,9 @@ while [ $i -le "$want_ports" ]; do
 	exec 5<>/dev/$tty
 	before=$(irq_count "$irq")
 	loopback /dev/$tty /tmp/short
-	result port${i}_loopback_short $? "$tty: sent '$(cat /tmp/short)', got '$(printable </tmp/got | tr -d '\n')'"
+	st=$?
+	echo "# vmm: $tty: sent '$(cat /tmp/short)', got back '$(printable </tmp/got | tr -d '\n')'"
+	result port${i}_loopback_short $st "$tty: sent '$(cat /tmp/short)', got '$(printable </tmp/got | tr -d '\n')'"
 	if [ "$known" = mtty ]; then
 		skipped port${i}_loopback_long "$long_fault"
 	else

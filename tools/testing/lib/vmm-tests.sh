@@ -26,7 +26,10 @@
 #     remove waits in the VFIO core (seen in the writer's kernel stack) until
 #     QEMU has ended (QMP `quit`), then completes; another parent's (mdpy's)
 #     create and remove work while it waits;
-#   - QEMU ended cleanly, no kernel report on the inner console, nothing left.
+#   - QEMU ended cleanly, no kernel report on the inner console, nothing left;
+#   - two mdevs in one inner guest and, at the same time, a second inner guest with
+#     a third: three single-port mdevs, two VMMs at once, each inner guest checks every
+#     port it was given and powers off; both VMMs end cleanly, nothing is left.
 #
 # Prints KTAP and a tally line. Fails on a kernel report in the inner guest (its
 # console and its own scan of its ring buffer); the vm runner fails the run on one in
@@ -60,7 +63,8 @@ until_true() {
 	done
 }
 qemu_alive() { kill -0 "$qpid" 2>/dev/null; }
-reports() { grep -c '^[0-9]* passed, [0-9]* failed' $w/ktap.log; }
+# reports [FILE]: how many whole reports FILE (default: the inner guest's) holds.
+reports() { grep -c '^[0-9]* passed, [0-9]* failed' "${1:-$w/ktap.log}"; }
 # report_ready N: the inner guest printed its Nth report, or QEMU is gone.
 report_ready() { [ "$(reports)" -ge "$1" ] || ! qemu_alive; }
 # qmp COMMAND: a QMP command to QEMU (its replies and events go to qmp.log).
@@ -74,7 +78,7 @@ if [ "$vendor" = mtty ] && [ -z "${MDEV_RUN_KNOWN_FAULTS:-}" ]; then
 fi
 
 echo "KTAP version 1"
-echo "1..13"
+echo "1..19"
 
 # 1. The dual-port mdev to pass through; mdpy is the other parent.
 st=0
@@ -107,20 +111,23 @@ timeout -s KILL $((3 * limit)) qemu-system-x86_64 -nodefaults -display none \
 qpid=$!
 qmp qmp_capabilities
 
-# nest NAME N: the inner guest's Nth report as subtest NAME; a boot cut short (a
-# crash, the time limit) is one failure, with what it printed as diagnostics.
+# nest NAME N [NAME]: the inner guest's Nth report as subtest NAME; a boot cut short
+# (a crash, the time limit) is one failure, with what it printed as diagnostics. NAME
+# (default ktap) names the guest's report, NAME.log, and console, NAME-console.log.
 nest() {
-	sed -n '/^KTAP version 1$/=' $w/ktap.log | sed -n "$2p" >$w/start
+	kl=$w/${3:-ktap}.log cl=$w/console.log
+	[ -n "${3:-}" ] && cl=$w/$3-console.log
+	sed -n '/^KTAP version 1$/=' $kl | sed -n "$2p" >$w/start
 	from=$(cat $w/start)
 	echo "    # Subtest: $1"
-	grep -q '^not ok' $w/ktap.log && { echo "    # the inner console's end:"; printable <$w/console.log | tail -n 25 | sed 's/^/    # /'; }
-	if [ -n "$from" ] && [ "$(reports)" -ge "$2" ]; then
-		sed -n "$from,\$p" $w/ktap.log | sed -n '1,/^[0-9]* passed, [0-9]* failed/p' >$w/report
+	grep -q '^not ok' $kl && { echo "    # the inner console's end:"; printable <$cl | tail -n 25 | sed 's/^/    # /'; }
+	if [ -n "$from" ] && [ "$(reports $kl)" -ge "$2" ]; then
+		sed -n "$from,\$p" $kl | sed -n '1,/^[0-9]* passed, [0-9]* failed/p' >$w/report
 		sed -e 's/^\([0-9]* passed, [0-9]* failed.*\)$/# \1/' -e 's/^/    /' $w/report
 	else
 		echo "    KTAP version 1"
 		echo "    1..1"
-		[ -n "$from" ] && sed -n "$from,\$p" $w/ktap.log | printable | sed 's/^/    # /'
+		[ -n "$from" ] && sed -n "$from,\$p" $kl | printable | sed 's/^/    # /'
 		echo "    not ok 1 inner_guest_report_complete"
 		: >$w/report
 	fi
@@ -279,4 +286,69 @@ left=$(ls /sys/bus/mdev/devices 2>&1 | tr '\n' ' ')
 [ -z "$left" ] || st=1
 result nothing_left $st "left: $left"
 echo "# the VMM run took $(elapsed "$t0" "$t3") s; the inner guest's boots: $(sed -n 's/^# inner guest: \(.*\)$/\1/p' $w/ktap.log | tr '\n' ';')"
+
+# 14. Three single-port mdevs (the vendor again: an unload that waited above has
+#     unloaded it).
+modprobe "$vendor" 2>/dev/null
+one=/sys/class/mdev_bus/$vendor/mdev_supported_types/$vendor-1
+pair="6b1d3e4f-5a6c-4d7e-8f90-a1b2c3d4e501 6b1d3e4f-5a6c-4d7e-8f90-a1b2c3d4e502"
+third=6b1d3e4f-5a6c-4d7e-8f90-a1b2c3d4e503
+st=0
+for u in $pair $third; do
+	echo $u 2>/dev/null >"$one/create" && [ -d /sys/bus/mdev/devices/$u ] || st=1
+done
+result three_single_port_mdevs_created $st "cannot create three $vendor-1 mdevs: $(ls /sys/bus/mdev/devices | tr '\n' ' ')"
+
+# 15-16. Two inner guests at once: the first with two of them, the second with the
+#     third. Each checks every port it has and powers off (-no-reboot).
+# inner NAME DEVICES UUID...: starts QEMU with an inner guest given the mdevs UUID...
+#     (NAME.log its report, NAME-console.log its console), and sets qpid.
+inner() {
+	# (Not n: ktap.sh numbers the results with it.)
+	iname=$1 ndev=$2
+	shift 2
+	devs=""
+	for u in "$@"; do devs="$devs -device vfio-pci,sysfsdev=/sys/bus/mdev/devices/$u"; done
+	: >$w/$iname.log
+	: >$w/$iname-console.log
+	timeout -s KILL $((2 * limit)) qemu-system-x86_64 -nodefaults -display none -no-reboot \
+		-machine pc -accel tcg -m 128 \
+		-chardev file,id=con,path=$w/$iname-console.log -serial chardev:con \
+		-chardev file,id=ktap,path=$w/$iname.log -serial chardev:ktap \
+		-kernel /vmm/bzImage -initrd /vmm/initrd.gz \
+		-append "console=ttyS0 panic=-1 8250.nr_uarts=4 acpi=noirq i8042.nokbd i8042.noaux loglevel=5 vmm.vendor=0x4348 vmm.device=0x3253 vmm.ports=1 vmm.devices=$ndev vmm.known=$known" \
+		$devs </dev/null >$w/$iname-qemu.out 2>&1 &
+	qpid=$!
+}
+t4=$(uptime_s)
+inner pair 2 $pair
+ppid1=$qpid
+inner single 1 $third
+ppid2=$qpid
+wait $ppid1
+prc1=$?
+t5=$(uptime_s)
+wait $ppid2
+prc2=$?
+t6=$(uptime_s)
+echo "# two VMMs at once: the one with two mdevs ended after $(elapsed "$t4" "$t5") s (status $prc1), the other by $(elapsed "$t4" "$t6") s (status $prc2)"
+nest two_mdevs_in_one_inner_guest 1 pair
+nest second_inner_guest_at_once 1 single
+
+# 17. Both VMMs ended cleanly (the inner guests powered off).
+for f in pair single; do printable <$w/$f-qemu.out | sed "s/^/# $f: /"; done
+result both_vmms_ended $((prc1 != 0 || prc2 != 0)) "QEMU exit statuses $prc1 and $prc2"
+
+# 18. No kernel report on either inner console.
+cat $w/pair-console.log $w/single-console.log | printable | grep -E "$VM_SPLAT_RE" >$w/splats
+st=$?
+[ $st = 0 ] && sed -n '1,20p' $w/splats | sed 's/^/# /'
+result inner_consoles_clean $((st == 0)) "an inner guest's kernel reported problems"
+
+# 19. Nothing is left once the three are removed.
+st=0
+for u in $pair $third; do echo 1 2>/dev/null >/sys/bus/mdev/devices/$u/remove || st=1; done
+left=$(ls /sys/bus/mdev/devices 2>&1 | tr '\n' ' ')
+[ -z "$left" ] || st=1
+result three_removed_nothing_left $st "left: $left"
 tally
